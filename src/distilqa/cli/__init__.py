@@ -1,0 +1,93 @@
+"""The ``distilqa`` command: a thin dispatcher over one module per subcommand.
+
+Each subcommand lives in ``distilqa.cli.<name>`` and exposes ``main(argv) -> int``; heavy imports happen
+inside those functions so that ``distilqa --help`` stays fast. Bad input (:class:`distilqa.errors.InputError`,
+unreadable files, ...) becomes one line on stderr and exit code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+# name -> (module, one-line help). Order is the order shown in --help: the pipeline, then tools.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "offline end-to-end demo: fine-tune a teacher, distill a 3-layer student, compare"),
+    "train": ("train", "fine-tune a question-answering model (a teacher, or a student alone)"),
+    "init-student": ("init_student", "make a smaller student from chosen layers of a teacher"),
+    "cache-teacher": ("cache_teacher", "precompute the teacher's logits on the training features"),
+    "distill": ("distill", "distill a teacher into a student (DistilBERT's SQuAD recipe)"),
+    "evaluate": ("evaluate", "run a model over a SQuAD dataset, write predictions and EM/F1"),
+    "predict": ("predict", "answer questions about given contexts, as JSON"),
+    "score": ("score", "score a predictions file like the official SQuAD v1.1 / v2.0 scripts"),
+    "export": ("export", "export a model to ONNX (optionally INT8) with a parity check"),
+    "benchmark": ("benchmark", "measure speed / accuracy (inference) or training cost"),
+}
+
+USAGE = "usage: distilqa [--debug] <command> [options]\n"
+
+
+def _help() -> str:
+    from distilqa import __version__
+
+    lines = [USAGE, f"distilqa {__version__}: small, fast extractive QA models by knowledge distillation.\n", "commands:"]
+    width = max(map(len, COMMANDS))
+    for name, (_, text) in COMMANDS.items():
+        lines.append(f"  {name:<{width}}  {text}")
+    lines += ["", "Run 'distilqa <command> --help' for a command's options.", "--debug shows full tracebacks."]
+    return "\n".join(lines)
+
+
+def _fail(message: str) -> int:
+    print(f"distilqa: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("DISTILQA_DEBUG") == "1"
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_help())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        from distilqa import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        return _fail(f"unknown command {name!r}; choose one of: {', '.join(COMMANDS)}")
+    module = importlib.import_module(f"distilqa.cli.{COMMANDS[name][0]}")
+    try:
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as err:  # noqa: BLE001 - the CLI's one place that turns errors into exit code 2
+        if debug:
+            raise
+        return _fail(describe_error(err))
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an exception: the message of an input error, else its type and message."""
+    from distilqa.errors import InputError
+
+    if isinstance(err, InputError):
+        message = str(err)
+    elif isinstance(err, FileNotFoundError):
+        message = f"file not found: {err.filename or err}; check the path"
+    elif isinstance(err, PermissionError):
+        message = f"permission denied: {err.filename or err}; choose a path you can write"
+    elif isinstance(err, (UnicodeDecodeError,)):
+        message = f"input is not UTF-8 text ({err.reason}); re-save it as UTF-8"
+    elif isinstance(err, OSError) and getattr(err, "filename", None):
+        message = f"{err.filename}: {err.strerror or err}"
+    else:
+        message = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+    return " ".join(message.split())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
