@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
+from distilqa.files import looks_local
 
 REQUIRED = ("id", "context", "question", "answers")
 
@@ -95,7 +96,7 @@ def load_examples(
     if check_offsets not in {"error", "warn", "ignore"}:
         raise ValueError(f"check_offsets must be 'error', 'warn' or 'ignore', not {check_offsets!r}")
     path = Path(source)
-    if path.exists() or str(source).endswith((".json", ".jsonl")) or os.sep in str(source):
+    if looks_local(source):
         if not path.exists():
             raise InputError(f"data file {path} does not exist; check the path")
         if path.is_dir():

@@ -80,3 +80,15 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def looks_local(name_or_path: str | os.PathLike) -> bool:
+    """Whether a model/data argument means a local path rather than a hub name like ``squad`` or ``user/name``."""
+    text = str(name_or_path)
+    return (
+        Path(text).exists()
+        or text.startswith((".", "/", "~"))
+        or text.endswith((".json", ".jsonl"))
+        or text.count("/") > 1
+        or (os.sep != "/" and os.sep in text)
+    )

@@ -1,0 +1,121 @@
+"""Measurement helpers shared by ``distilqa benchmark inference`` and ``distilqa benchmark training``.
+
+Benchmarks measure; they never assert. Speeds are reported side by side from one run, with the hardware.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from contextlib import contextmanager
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def pin_threads(threads: int | None) -> int:
+    """Pin torch (and BLAS / OpenMP for child libraries) to ``threads`` threads; returns the count in use."""
+    import torch
+
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (10^6 bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6, 1)
+
+
+def current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm", encoding="utf-8") as handle:
+            pages = int(handle.read().split()[1])
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+    except OSError:
+        return peak_rss_mb()
+
+
+class PeakRss:
+    """Sample this process's RSS on a background thread; ``peak_mb`` is the peak seen while active.
+
+    ``ru_maxrss`` only ever grows, so it cannot separate phases of one run; sampling can.
+    """
+
+    def __init__(self, interval: float = 0.01):
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = None
+
+    def __enter__(self):
+        import threading
+
+        self.peak_mb = current_rss_mb()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.interval):
+                self.peak_mb = max(self.peak_mb, current_rss_mb())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, current_rss_mb())
+        return False
+
+
+@contextmanager
+def timer():
+    """``with timer() as t: ...`` then ``t()`` gives the elapsed seconds."""
+    began = time.perf_counter()
+    end = None
+
+    def elapsed() -> float:
+        return (end or time.perf_counter()) - began
+
+    try:
+        yield elapsed
+    finally:
+        end = time.perf_counter()
+
+
+def hardware_line(threads: int) -> str:
+    import torch
+
+    line = f"{cpu_model()}, {os.cpu_count()} logical CPUs, {threads} torch threads, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        line += f", GPU {torch.cuda.get_device_name(0)}"
+    return line
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """A markdown table of ``rows`` with ``columns`` = [(key, header)]; floats get 2 decimals (or 3 if small)."""
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return "" if value is None else str(value)
+
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])

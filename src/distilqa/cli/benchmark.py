@@ -1,0 +1,24 @@
+"""``distilqa benchmark {inference,training} ...``: measure speed / accuracy, or the cost of distillation."""
+
+from __future__ import annotations
+
+import importlib
+
+KINDS = {
+    "inference": ("benchmark_inference", "EM/F1, questions/s, latency, size per model and backend (PyTorch, ONNX, INT8)"),
+    "training": ("benchmark_training", "seconds per step and memory: plain fine-tuning vs online vs cached distillation"),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: distilqa benchmark {inference,training} [options]\n")
+        for name, (_, text) in KINDS.items():
+            print(f"  {name:<10} {text}")
+        return 0
+    if argv[0] not in KINDS:
+        from distilqa.errors import InputError
+
+        raise InputError(f"unknown benchmark {argv[0]!r}; choose inference or training")
+    module = importlib.import_module(f"distilqa.cli.{KINDS[argv[0]][0]}")
+    return module.main(argv[1:])

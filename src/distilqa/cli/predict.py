@@ -1,0 +1,79 @@
+"""``distilqa predict``: answer questions about given contexts; prints JSON (one object, or a list for --input)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from distilqa.cli.options import add_feature_args, add_postprocess_args, add_runtime_args, load_predictor, predict_options
+from distilqa.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distilqa predict", description=__doc__)
+    parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
+    parser.add_argument("--question", help="the question")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--context", help="the context text")
+    source.add_argument("--context-file", help="a UTF-8 text file holding the context")
+    parser.add_argument("--input", help="a JSONL file of {question, context} objects (instead of --question)")
+    parser.add_argument("--output", help="write the JSON here instead of stdout")
+    parser.add_argument("--allow-null", action="store_true", help="SQuAD 2.0 models: allow the empty (no) answer")
+    add_feature_args(parser)
+    add_postprocess_args(parser)
+    add_runtime_args(parser)
+    return parser
+
+
+def _read_jsonl(path: str) -> tuple[list[str], list[str]]:
+    questions, contexts = [], []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; re-save it as UTF-8") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{number}: not valid JSON ({err.msg}); one {{question, context}} object per line") from None
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not isinstance(item.get("context"), str):
+            raise InputError(f"{path}:{number}: needs string fields 'question' and 'context'")
+        questions.append(item["question"])
+        contexts.append(item["context"])
+    if not questions:
+        raise InputError(f"{path} holds no questions; one {{question, context}} object per line")
+    return questions, contexts
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.input:
+        if args.question or args.context or args.context_file:
+            raise InputError("--input replaces --question/--context; give one or the other")
+        questions, contexts = _read_jsonl(args.input)
+    else:
+        if not args.question or not (args.context or args.context_file):
+            raise InputError("give --question with --context or --context-file, or --input FILE.jsonl")
+        if args.context_file:
+            try:
+                context = Path(args.context_file).read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{args.context_file} is not UTF-8 text; re-save it as UTF-8") from None
+        else:
+            context = args.context
+        questions, contexts = [args.question], [context]
+    options = predict_options(args)
+    predictor = load_predictor(args, args.model)
+    answers = predictor.answer(questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null)
+    payload = answers if args.input else answers[0]
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    if args.output:
+        from distilqa.files import atomic_write_text
+
+        atomic_write_text(args.output, text + "\n")
+    else:
+        print(text)
+    return 0

@@ -1,0 +1,126 @@
+"""``DistillationTrainer``: DistilBERT's task-specific SQuAD distillation on the Trainer.
+
+It extends :class:`distilqa.trainer.QuestionAnsweringTrainer` (so evaluation, post-processing and EM/F1 come
+for free) and changes three things:
+
+* ``compute_loss`` returns :func:`distilqa.losses.distillation_loss` of the student against the teacher's
+  logits: from the online teacher (eval mode, no gradients, on the student's device, optionally in bf16/fp16),
+  or from a :class:`distilqa.teacher_cache.TeacherCache` looked up by each window's ``feature_index``;
+* the columns kept for the batches are the union of the student's and the teacher's ``forward`` inputs (the
+  Trainer would otherwise drop ``token_type_ids`` for a DistilBERT student and starve a BERT teacher), and each
+  model then gets only the inputs its ``forward`` names;
+* the teacher's own EM/F1 on the eval set can be logged once at the start (:meth:`evaluate_teacher`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import torch
+
+from distilqa.losses import distillation_loss
+from distilqa.trainer import QuestionAnsweringTrainer
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("start_positions", "end_positions")
+CACHE_INDEX = "feature_index"
+
+
+def forward_inputs(model) -> set[str]:
+    """The argument names of ``model.forward`` (through DDP/compile wrappers)."""
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    return set(inspect.signature(model.forward).parameters)
+
+
+class DistillationTrainer(QuestionAnsweringTrainer):
+    """Distill ``teacher`` into ``model`` (the student) with DistilBERT's SQuAD loss.
+
+    Args:
+        model: the student, an ``AutoModelForQuestionAnswering``.
+        teacher: the fine-tuned teacher model, or `None` when ``teacher_cache`` holds all its logits.
+        teacher_cache (:class:`distilqa.teacher_cache.TeacherCache`, *optional*): precomputed teacher logits for
+            every training window; the train features must then carry a ``feature_index`` column.
+        args (:class:`distilqa.config.DistillationConfig`): ``temperature``, ``alpha_ce``, ``alpha_squad``,
+            ``teacher_dtype`` plus all Trainer arguments.
+    """
+
+    def __init__(self, model=None, teacher=None, args=None, teacher_cache=None, **kwargs):
+        if teacher is None and teacher_cache is None:
+            raise ValueError("DistillationTrainer needs a teacher model or a teacher_cache")
+        super().__init__(model=model, args=args, **kwargs)
+        self.teacher_cache = teacher_cache
+        self.teacher = None
+        if teacher is not None:
+            dtype = getattr(torch, self.args.teacher_dtype)
+            self.teacher = teacher.to(device=self.args.device, dtype=dtype).eval()
+            self.teacher.requires_grad_(False)
+        self._student_inputs = forward_inputs(self.model)
+        self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
+        self._parts = torch.zeros(3, dtype=torch.float64)  # soft sum, hard sum, count since the last log
+
+    def _set_signature_columns_if_needed(self):
+        # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
+        if self._signature_columns is None:
+            super()._set_signature_columns_if_needed()
+            extra = set(self._teacher_inputs) | {CACHE_INDEX, *LABELS}
+            self._signature_columns = list(dict.fromkeys([*self._signature_columns, *sorted(extra)]))
+
+    def _only(self, inputs: dict, names: set[str]) -> dict:
+        return {k: v for k, v in inputs.items() if k in names and k not in LABELS}
+
+    @torch.no_grad()
+    def teacher_logits(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's (start, end) logits for a batch, float32, on the batch's device."""
+        if self.teacher_cache is not None and CACHE_INDEX in inputs:
+            start, end = self.teacher_cache.lookup(inputs[CACHE_INDEX])
+            length = inputs["input_ids"].shape[1]
+            device = inputs["input_ids"].device
+            return start[:, :length].to(device).float(), end[:, :length].to(device).float()
+        if self.teacher is None:
+            raise ValueError(f"the batch has no '{CACHE_INDEX}' column for the teacher cache and no teacher model is loaded")
+        out = self.teacher(**self._only(inputs, self._teacher_inputs))
+        return out.start_logits.float(), out.end_logits.float()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        teacher_start, teacher_end = self.teacher_logits(inputs)
+        outputs = model(**self._only(inputs, self._student_inputs))
+        parts = distillation_loss(
+            outputs.start_logits,
+            outputs.end_logits,
+            teacher_start,
+            teacher_end,
+            inputs["start_positions"],
+            inputs["end_positions"],
+            temperature=self.args.temperature,
+            alpha_ce=self.args.alpha_ce,
+            alpha_squad=self.args.alpha_squad,
+        )
+        if model.training:
+            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), 1.0], dtype=torch.float64)
+        return (parts.loss, outputs) if return_outputs else parts.loss
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # Evaluation runs the student alone: give it only the inputs its forward names.
+        inputs = {k: v for k, v in inputs.items() if k in self._student_inputs}
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs and self._parts[2] > 0:  # the two loss terms, averaged like HF averages "loss"
+            soft, hard, count = self._parts.tolist()
+            logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
+            self._parts.zero_()
+        super().log(logs, *args, **kwargs)
+
+    def evaluate_teacher(self, metric_key_prefix: str = "teacher") -> dict[str, float]:
+        """EM/F1 of the teacher on the eval set, logged once (``teacher_exact_match``, ``teacher_f1``, ...)."""
+        if self.teacher is None or self.eval_dataset is None:
+            return {}
+        student, self.model = self.model, self.teacher
+        student_inputs, self._student_inputs = self._student_inputs, self._teacher_inputs
+        try:
+            return self.evaluate(metric_key_prefix=metric_key_prefix)
+        finally:
+            self.model, self._student_inputs = student, student_inputs

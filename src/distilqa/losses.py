@@ -1,0 +1,85 @@
+"""The DistilBERT SQuAD distillation loss, as a pure function.
+
+    loss = alpha_ce * T^2 * (KL(p_t^start || p_s^start) + KL(p_t^end || p_s^end)) / 2
+         + alpha_squad * (CE(start_s, gold_start) + CE(end_s, gold_end)) / 2
+
+with ``p = softmax(logits / T)`` over the sequence positions and KL averaged over the batch ("batchmean").
+The ``T^2`` factor keeps the gradient scale of the soft term independent of the temperature (Hinton et al.,
+2015). Sanh et al. (2019), DistilBERT, section 4.2: the student is fine-tuned on SQuAD with this loss, the
+teacher a fine-tuned BERT-base. Everything is computed in float32 whatever the training precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class DistillationLoss:
+    """The total loss and its two parts (for logging)."""
+
+    loss: torch.Tensor
+    soft: torch.Tensor
+    hard: torch.Tensor
+
+
+def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * KL(softmax(teacher/T) || softmax(student/T))``, mean over the batch.
+
+    Args:
+        student, teacher (`torch.Tensor` of shape (batch, seq_len)): logits.
+        temperature (`float`): T > 0.
+    """
+    log_p_student = F.log_softmax(student.float() / temperature, dim=-1)
+    log_p_teacher = F.log_softmax(teacher.float() / temperature, dim=-1)
+    kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
+    return kl * temperature**2
+
+
+def span_cross_entropy(start: torch.Tensor, end: torch.Tensor, start_positions, end_positions) -> torch.Tensor:
+    """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range."""
+    length = start.size(-1)
+    start_positions = start_positions.clamp(0, length - 1)
+    end_positions = end_positions.clamp(0, length - 1)
+    return (F.cross_entropy(start.float(), start_positions) + F.cross_entropy(end.float(), end_positions)) / 2
+
+
+def distillation_loss(
+    student_start: torch.Tensor,
+    student_end: torch.Tensor,
+    teacher_start: torch.Tensor,
+    teacher_end: torch.Tensor,
+    start_positions: torch.Tensor,
+    end_positions: torch.Tensor,
+    temperature: float = 2.0,
+    alpha_ce: float = 0.5,
+    alpha_squad: float = 0.5,
+) -> DistillationLoss:
+    """DistilBERT's task-specific distillation loss for extractive QA.
+
+    Args:
+        student_start, student_end (`torch.Tensor` of shape (batch, seq_len)): student logits.
+        teacher_start, teacher_end (`torch.Tensor` of shape (batch, seq_len)): teacher logits (no gradient).
+        start_positions, end_positions (`torch.LongTensor` of shape (batch,)): gold token positions.
+        temperature (`float`, defaults to 2.0): softmax temperature T of the soft term.
+        alpha_ce (`float`, defaults to 0.5): weight of the soft (teacher) term.
+        alpha_squad (`float`, defaults to 0.5): weight of the hard (gold span) term.
+
+    Returns:
+        :class:`DistillationLoss` with ``loss`` (scalar, float32), ``soft`` and ``hard``.
+
+    Example::
+
+        >>> s = torch.zeros(2, 8); t = torch.randn(2, 8)
+        >>> distillation_loss(s, s, t, t, torch.tensor([1, 2]), torch.tensor([3, 4])).loss.shape
+        torch.Size([])
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    teacher_start, teacher_end = teacher_start.detach(), teacher_end.detach()
+    soft = (soft_cross_entropy(student_start, teacher_start, temperature) + soft_cross_entropy(student_end, teacher_end, temperature)) / 2
+    hard = span_cross_entropy(student_start, student_end, start_positions, end_positions)
+    return DistillationLoss(alpha_ce * soft + alpha_squad * hard, soft.detach(), hard.detach())
