@@ -64,7 +64,12 @@ def reference_postprocess(
                     }
                     candidates.append(((-score, feature, start, end), entry))
         if version_2 and null is not None:
-            entry = {"text": "", "score": float(null[0]), "start_logit": float(null[1]), "end_logit": float(null[2])}
+            entry = {
+                "text": "",
+                "score": float(null[0]),
+                "start_logit": float(null[1]),
+                "end_logit": float(null[2]),
+            }
             entry |= {"start": -1, "end": -1, "null": True}
             candidates.append(((-float(null[0]), math.inf, 0, 0), entry))
         candidates.sort(key=lambda item: item[0])
@@ -83,7 +88,9 @@ def reference_postprocess(
 
         kept = ranked[:n_best]
         if not kept:
-            nbest[qid] = [{"text": "", "probability": 1.0, "start_logit": 0.0, "end_logit": 0.0, "start": -1, "end": -1}]
+            nbest[qid] = [
+                {"text": "", "probability": 1.0, "start_logit": 0.0, "end_logit": 0.0, "start": -1, "end": -1}
+            ]
             continue
         top = kept[0]["score"]
         exps = [math.exp(entry["score"] - top) for entry in kept]

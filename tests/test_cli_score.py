@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FIXTURES
 
+from conftest import FIXTURES
 from distilqa.cli import main
 
 V1 = str(FIXTURES / "metrics_v1_tiny.json")

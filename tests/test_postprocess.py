@@ -54,9 +54,13 @@ def assert_same(got: PostprocessResult, want: PostprocessResult) -> None:
     assert list(got.nbest) == list(want.nbest)
     for qid, entries in want.nbest.items():
         mine = got.nbest[qid]
-        assert [(e["text"], e["start"], e["end"]) for e in mine] == [(e["text"], e["start"], e["end"]) for e in entries]
+        assert [(e["text"], e["start"], e["end"]) for e in mine] == [
+            (e["text"], e["start"], e["end"]) for e in entries
+        ]
         for key in ("probability", "start_logit", "end_logit"):
-            np.testing.assert_allclose([e[key] for e in mine], [e[key] for e in entries], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(
+                [e[key] for e in mine], [e[key] for e in entries], rtol=1e-6, atol=1e-6
+            )
     for mine, theirs in ((got.null_odds, want.null_odds), (got.scores, want.scores)):
         assert list(mine) == list(theirs)
         np.testing.assert_allclose(list(mine.values()), list(theirs.values()), rtol=1e-6, atol=1e-6)
@@ -71,7 +75,9 @@ def test_matches_loop_oracle_on_random_logits(seed, version_2):
     n_best = int(rng.choice([1, 2, 5, 20]))
     max_answer_length = int(rng.choice([1, 3, 30]))
     threshold = float(rng.choice([-2.0, 0.0, 1.5]))
-    options = dict(n_best=n_best, max_answer_length=max_answer_length, version_2=version_2, null_threshold=threshold)
+    options = dict(
+        n_best=n_best, max_answer_length=max_answer_length, version_2=version_2, null_threshold=threshold
+    )
     got = postprocess_predictions(*batch, **options)
     assert_same(got, reference_postprocess(*batch, **options))
     for entries in got.nbest.values():
@@ -96,7 +102,10 @@ def test_span_length_limit_and_order():
     assert one_window(start, end, OFFSETS, CONTEXT).predictions["q"] == "the cat sat"
     assert one_window(start, end, OFFSETS, CONTEXT, max_answer_length=2).predictions["q"] == "the"
     # the best end comes before the best start: that pair is skipped
-    assert one_window([0, 0, 0, 0, 0, 0, 9, 0], [0, 0, 0, 0, 9, 0, 1, 0], OFFSETS, CONTEXT).predictions["q"] == "sat"
+    assert (
+        one_window([0, 0, 0, 0, 0, 0, 9, 0], [0, 0, 0, 0, 9, 0, 1, 0], OFFSETS, CONTEXT).predictions["q"]
+        == "sat"
+    )
 
 
 def test_non_context_tokens_are_never_answers():
@@ -108,7 +117,9 @@ def test_non_context_tokens_are_never_answers():
     # with n_best=4 only question / special tokens are in the top 4: nothing valid, empty answer
     res = one_window(start, end, OFFSETS, CONTEXT, n_best=4)
     assert res.predictions["q"] == "" and res.scores["q"] == 0.0
-    assert res.nbest["q"] == [{"text": "", "probability": 1.0, "start_logit": 0.0, "end_logit": 0.0, "start": -1, "end": -1}]
+    assert res.nbest["q"] == [
+        {"text": "", "probability": 1.0, "start_logit": 0.0, "end_logit": 0.0, "start": -1, "end": -1}
+    ]
 
 
 def test_best_span_over_windows_and_min_null():
@@ -121,7 +132,16 @@ def test_best_span_over_windows_and_min_null():
     assert res.null_odds["q"] == 2.0 - 8.0  # the null score is the MIN over windows (2), not the max (6)
     assert res.nbest["q"][0]["text"] == "sat"
     null = [e for e in res.nbest["q"] if e["start"] == -1]
-    assert null == [{"text": "", "probability": null[0]["probability"], "start_logit": 1.0, "end_logit": 1.0, "start": -1, "end": -1}]
+    assert null == [
+        {
+            "text": "",
+            "probability": null[0]["probability"],
+            "start_logit": 1.0,
+            "end_logit": 1.0,
+            "start": -1,
+            "end": -1,
+        }
+    ]
 
 
 def test_version_2_threshold():
@@ -133,7 +153,9 @@ def test_version_2_threshold():
     res = one_window(start, end, OFFSETS, CONTEXT, version_2=True, null_threshold=2.0)
     assert res.predictions["q"] == "the" and res.scores["q"] == 8.0
     # a null entry below the n_best cut is left out of the list
-    res = one_window([-9, 0, 0, 0, 4, 0, 0, 0], [-9, 0, 0, 0, 4, 3, 2, 0], OFFSETS, CONTEXT, version_2=True, n_best=2)
+    res = one_window(
+        [-9, 0, 0, 0, 4, 0, 0, 0], [-9, 0, 0, 0, 4, 3, 2, 0], OFFSETS, CONTEXT, version_2=True, n_best=2
+    )
     assert [e["text"] for e in res.nbest["q"]] == ["the", "the cat"]
 
 
@@ -170,3 +192,26 @@ def test_offsets_array_pads_and_maps_none():
     assert out[1].tolist() == [[0, 3], [-1, -1], [-1, -1]] and (out[2] == -1).all()
     with pytest.raises(InputError, match="offset_mapping row 0"):
         offsets_array([[[0, 1, 2]]])
+
+
+def test_input_types_and_empty_batch():
+    examples = [{"id": "q", "context": CONTEXT}]
+    start = np.array([[0, 0, 0, 0, 0, 3, 0, 0]], dtype=np.float64)
+    res = postprocess_predictions(examples, ["q"], np.array([OFFSETS], dtype=np.int32), start, start.tolist())
+    assert res.predictions == {"q": "cat"} and isinstance(res.scores["q"], float)
+    with pytest.raises(InputError, match="offsets must be an integer array"):
+        postprocess_predictions(examples, ["q"], np.array([OFFSETS], dtype=np.float32), start, start)
+    empty = postprocess_predictions(
+        [], [], np.zeros((0, 8, 2), dtype=np.int64), np.zeros((0, 8)), np.zeros((0, 8))
+    )
+    assert empty.predictions == {} and empty.nbest == {} and empty.scores == {}
+
+
+def test_datasets_columns():
+    datasets = pytest.importorskip("datasets")
+    examples = datasets.Dataset.from_list([{"id": "q", "context": CONTEXT}])
+    features = datasets.Dataset.from_list([{"example_id": "q", "offset_mapping": OFFSETS}])
+    start = np.array([[0, 0, 0, 0, 0, 0, 3, 0]], dtype=np.float32)
+    offsets = offsets_array(features["offset_mapping"])
+    res = postprocess_predictions(examples, features["example_id"], offsets, start, start)
+    assert res.predictions == {"q": "sat"}

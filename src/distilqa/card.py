@@ -23,7 +23,9 @@ from typing import Any
 from distilqa.files import atomic_write_text, looks_local
 
 TAGS = ("distilqa", "knowledge-distillation", "question-answering")
-_SECRET_KEY = re.compile(r"pass(word|wd)|secret|api_?key|credential|private_?key|authorization|(^|[_\-.])token($|[_\-.])")
+_SECRET_KEY = re.compile(
+    r"pass(word|wd)|secret|api_?key|credential|private_?key|authorization|(^|[_\-.])token($|[_\-.])"
+)
 _SECRET_VALUE = re.compile(r"\bhf_[A-Za-z0-9]{20,}\b")
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 REDACTED = "<redacted>"
@@ -50,7 +52,12 @@ def public_path(path: str | os.PathLike) -> str:
     candidate = os.path.normpath(text) if os.path.isabs(text) else None
     if candidate is not None and cwd and (candidate == cwd or candidate.startswith(cwd + os.sep)):
         text = os.path.relpath(candidate, cwd)
-    elif candidate is not None and home and home != os.sep and (candidate == home or candidate.startswith(home + os.sep)):
+    elif (
+        candidate is not None
+        and home
+        and home != os.sep
+        and (candidate == home or candidate.startswith(home + os.sep))
+    ):
         text = "~" + candidate[len(home) :]
     else:
         if cwd and cwd != os.sep:
@@ -105,6 +112,7 @@ def write_model_card(
     speed: dict[str, Any] | None = None,
     hardware: str | None = None,
     notes: list[str] | None = None,
+    location: str | os.PathLike | None = None,
 ) -> Path:
     """Write ``README.md`` (YAML front matter + sections) into a saved model folder, atomically.
 
@@ -116,32 +124,40 @@ def write_model_card(
         data (`dict`): what trained it, e.g. ``{"train": "squad (train, 87,599 questions)"}``.
         hyperparameters (`dict`): settings shown as a table (secret-looking keys are dropped).
         metrics (`dict`, *optional*): ``{"eval_data": ..., "exact_match": ..., "f1": ...}`` (``exact`` is read as
-            EM too; ``data`` names the eval data as well), or ``{"eval_data": ..., label: {...}, ...}`` for
+            EM too; ``data``, else ``data["eval"]``, names the eval data when ``eval_data`` is absent), or ``{"eval_data": ..., label: {...}, ...}`` for
             several rows (e.g. the teacher and the student).
-        speed (`dict`, *optional*): ``questions_per_second``, ``parameters``, ``size_mb`` and any other values.
+        speed (`dict`, *optional*): ``questions_per_second``, ``parameters``, ``size_mb`` (or ``disk_mb``) and any
+            other values.
             Parameters and size on disk are read from the folder when not given.
         hardware (`str`, *optional*): what measured the speed (see :func:`hardware_description`).
         notes (`list[str]`, *optional*): extra remarks, listed under the introduction.
+        location (*optional*): where the model will live, for the usage examples (default: ``folder``; pass
+            the final folder when ``folder`` is a temporary one).
 
     Returns:
         The path of the ``README.md`` written.
     """
     folder = Path(folder)
     config = _read_json(folder / "config.json")
-    where = public_path(folder)
+    where = public_path(location if location is not None else folder)
     sections = [
         _front_matter(base_models),
         f"# {public_path(title)}",
-        _introduction(config, base_models),
+        _introduction(config),
     ]
     if notes:
         sections.append("## Notes\n\n" + "\n".join(f"- {public_path(n)}" for n in notes))
     sections += [
-        "## Base models\n\n" + _table(["role", "model"], [[k, v] for k, v in public_value(base_models).items()]),
-        "## Training data\n\n" + ("\n".join(f"- **{k}**: {_cell(v)}" for k, v in public_value(data).items()) or "Not recorded."),
-        "## Hyperparameters\n\n" + (_table(["name", "value"], list(public_value(hyperparameters).items())) or "Not recorded."),
-        "## Results\n\n" + _results(public_value(metrics) if metrics else None),
-        "## Speed and size\n\n" + _speed(folder, public_value(speed or {}), public_path(hardware) if hardware else None),
+        "## Base models\n\n"
+        + _table(["role", "model"], [[k, v] for k, v in public_value(base_models).items()]),
+        "## Training data\n\n"
+        + ("\n".join(f"- **{k}**: {_cell(v)}" for k, v in public_value(data).items()) or "Not recorded."),
+        "## Hyperparameters\n\n"
+        + (_table(["name", "value"], list(public_value(hyperparameters).items())) or "Not recorded."),
+        "## Results\n\n"
+        + _results(public_value(metrics) if metrics else None, public_value(data).get("eval")),
+        "## Speed and size\n\n"
+        + _speed(folder, public_value(speed or {}), public_path(hardware) if hardware else None),
         _usage(where),
         _limitations(),
     ]
@@ -168,15 +184,17 @@ def _front_matter(base_models: dict[str, str]) -> str:
     return "\n".join([*lines, "---"])
 
 
-def _introduction(config: dict[str, Any], base_models: dict[str, str]) -> str:
+def _introduction(config: dict[str, Any]) -> str:
     kind = config.get("model_type", "transformer")
     layers = config.get("num_hidden_layers", config.get("n_layers"))
     hidden = config.get("hidden_size", config.get("dim"))
-    shape = ", ".join(x for x in (f"{layers} layers" if layers else "", f"hidden size {hidden}" if hidden else "") if x)
-    origin = " by knowledge distillation" if any("teacher" in k.lower() for k in base_models) else ""
+    shape = ", ".join(
+        x for x in (f"{layers} layers" if layers else "", f"hidden size {hidden}" if hidden else "") if x
+    )
     return (
-        f"An extractive question-answering model ({kind}{', ' + shape if shape else ''}) made with distilqa"
-        f"{origin}: given a question and a context, it returns the span of the context that answers it (SQuAD style)."
+        f"An extractive question-answering model ({kind}{', ' + shape if shape else ''}) made with distilqa from "
+        "the base models below: given a question and a context, it returns the span of the context that answers it "
+        "(SQuAD style)."
     )
 
 
@@ -204,15 +222,21 @@ def _em(values: dict[str, Any]) -> Any:
     return values.get("exact_match", values.get("exact", values.get("em", "")))
 
 
-def _results(metrics: dict[str, Any] | None) -> str:
+def _results(metrics: dict[str, Any] | None, default_eval_data: Any = None) -> str:
     if not metrics:
         return "Not evaluated yet."
     metrics = dict(metrics)
-    eval_data = metrics.pop("eval_data", None) or metrics.pop("data", None)
+    eval_data = metrics.pop("eval_data", None) or metrics.pop("data", None) or default_eval_data
     nested = {k: v for k, v in metrics.items() if isinstance(v, dict)}
     rows_in = nested or {"this model": metrics}
     rows = [
-        [label, _em(v), v.get("f1", ""), v.get("num_questions", v.get("total", "")), v.get("data", eval_data or "")]
+        [
+            label,
+            _em(v),
+            v.get("f1", ""),
+            v.get("num_questions", v.get("total", "")),
+            v.get("data", eval_data or ""),
+        ]
         for label, v in rows_in.items()
     ]
     table = _table(["model", "EM", "F1", "questions", "eval data"], rows)
@@ -225,11 +249,17 @@ def _speed(folder: Path, speed: dict[str, Any], hardware: str | None) -> str:
         count = _parameter_count(folder)
         if count:
             speed["parameters"] = count
+    if "disk_mb" in speed:
+        speed["size_mb"] = speed.pop("disk_mb")
     if "size_mb" not in speed:
         from distilqa.models import folder_size_mb
 
         speed["size_mb"] = folder_size_mb(folder)
-    names = {"questions_per_second": "questions / s", "parameters": "parameters", "size_mb": "size on disk (MB)"}
+    names = {
+        "questions_per_second": "questions / s",
+        "parameters": "parameters",
+        "size_mb": "size on disk (MB)",
+    }
     rows = [[names.get(k, k.replace("_", " ")), v] for k, v in speed.items()]
     measured = "questions_per_second" in speed
     if measured:

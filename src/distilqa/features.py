@@ -198,3 +198,23 @@ def model_input_names(features: Any) -> list[str]:
     """The columns of ``features`` that are model inputs (not bookkeeping like offsets or ids)."""
     bookkeeping = {"example_id", "offset_mapping", "example_index", "start_positions", "end_positions"}
     return [c for c in features.column_names if c not in bookkeeping]
+
+
+SEQUENCE_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def trim_padding_collator(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Collate features padded to max_seq_length, then cut the batch to its longest real sequence.
+
+    Windows of short contexts are mostly padding; cutting the common trailing padding of a batch changes no
+    logit of a real token (the attention mask hides padding) and saves that compute. Positions are counted
+    from the left, so gold positions and cached teacher logits (sliced to the batch width) still line up.
+    """
+    from transformers import default_data_collator
+
+    batch = default_data_collator(rows)
+    width = int(batch["attention_mask"].sum(dim=1).max())
+    for name in SEQUENCE_COLUMNS:
+        if name in batch:
+            batch[name] = batch[name][:, :width]
+    return batch

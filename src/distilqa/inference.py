@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from distilqa.features import FeatureParams, build_eval_features, model_input_names
 from distilqa.errors import InputError
+from distilqa.features import FeatureParams, build_eval_features, model_input_names
 
 
 @dataclass

@@ -215,8 +215,9 @@ def _apply_no_answer_threshold(scores, na_probs, has_ans, na_prob_thresh):
 
 
 def _summary(exact, f1, qids):
-    # sum() over the questions in dataset order, like the script (sum() rounds differently from a loop on
-    # Python >= 3.12). Missing predictions are skipped, i.e. they add 0, but count in the total.
+    # sum() over the questions in dataset order, like the script: from Python 3.12 on sum() adds floats with
+    # compensation, so a loop would differ in the last digits (and the script's digits depend on the
+    # interpreter; ours follow). Missing predictions are skipped, i.e. add 0, but count in the total.
     total = len(qids)
     return {
         "exact": 100.0 * sum(exact[qid] for qid in qids if qid in exact) / total,

@@ -21,6 +21,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from distilqa.errors import InputError
+from distilqa.features import trim_padding_collator
 from distilqa.files import atomic_directory, atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def finish(trainer, tokenizer, config, eval_examples, title: str, base_models: d
                 speed=speed,
                 hardware=hardware_description(),
                 notes=None,
+                location=out,
             )
         summary = {"model": str(out), "parameters": params, **_headline(metrics, "eval"), "metrics": metrics}
         atomic_write_json(Path(config.output_dir) / "metrics.json", summary)
@@ -188,6 +190,7 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
         eval_dataset=eval_features,
         eval_examples=eval_examples,
         processing_class=tokenizer,
+        data_collator=trim_padding_collator,
         callbacks=[CheckpointCompleteCallback()],
     )
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
@@ -232,6 +235,7 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         eval_dataset=eval_features,
         eval_examples=eval_examples,
         processing_class=tokenizer,
+        data_collator=trim_padding_collator,
         callbacks=[CheckpointCompleteCallback()],
     )
     extra: dict[str, Any] = {}

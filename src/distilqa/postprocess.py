@@ -8,22 +8,23 @@ null (CLS) score of a question is the minimum over its windows, and the answer i
 ``null_score - best_span_score > null_threshold``.
 
 Unlike the example, the work is vectorised over the whole batch of windows with numpy (top-k by partition,
-(N, k, k) candidate pairs, one stable sort to merge windows), and every tie is broken the same way: higher
-logit / score first, then the lower window, start and end index; the null entry goes after spans of equal score.
-``tests/postprocess_oracle.py`` holds the plain-loop version that the tests compare against.
+valid (start, end) pairs by one searchsorted, one stable sort to merge windows); Python only builds the output
+dicts. Every tie is broken the same way: higher logit / score first, then the lower window, start and end
+index; the null entry goes after spans of equal score. ``tests/postprocess_oracle.py`` holds the plain-loop
+version that the tests and ``benchmarks/postprocess_speed.py`` compare against.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from distilqa.errors import InputError
-
-_NEG_INF = np.float32(-np.inf)
 
 
 @dataclass
@@ -72,31 +73,23 @@ def offsets_array(offset_mapping: Iterable[Sequence[Sequence[int] | None]]) -> n
     return out
 
 
-def _top_k_mask(x: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the ``k`` largest values in each row of ``x`` (N, M); ties -> lower column; -inf is never taken."""
+def _top_k_columns(x: np.ndarray, k: int) -> np.ndarray:
+    """Columns (N, k) of the ``k`` largest values in each row of a finite ``x`` (N, M), ascending; ties -> lower."""
     n, m = x.shape
-    if k >= m:
-        return x > _NEG_INF
+    if k >= m or n == 0:
+        return np.broadcast_to(np.arange(min(k, m)), (n, min(k, m)))
     level = np.partition(x, m - k, axis=1)[:, m - k, None]
     take = x >= level
-    short = np.flatnonzero(level == _NEG_INF)  # rows with fewer than k finite values: take those
-    take[short] = x[short] > _NEG_INF
-    excess = np.count_nonzero(take, axis=1) - k
-    tied = np.flatnonzero(excess > 0)
-    if tied.size:  # more than k values reach the level: keep the lowest columns among the equal ones
-        rows, level = x[tied], level[tied]
-        equal = rows == level
+    flat = np.flatnonzero(take)
+    if len(flat) > n * k:  # some rows have ties at the level: keep the lowest columns among the equal values
+        excess = np.count_nonzero(take, axis=1) - k
+        tied = np.flatnonzero(excess)
+        values, level = x[tied], level[tied]
+        equal = values == level
         wanted = np.count_nonzero(equal, axis=1) - excess[tied]
-        take[tied] = (rows > level) | (equal & (np.cumsum(equal, axis=1) <= wanted[:, None]))
-    return take
-
-
-def _top_k_columns(x: np.ndarray, k: int) -> np.ndarray:
-    """Columns (N, k) of the ``k`` largest values in each row of the finite ``x`` (N, M), ascending."""
-    n, m = x.shape
-    if k >= m:
-        return np.broadcast_to(np.arange(m), (n, m))
-    return np.flatnonzero(_top_k_mask(x, k)).reshape(n, k) - np.arange(n)[:, None] * m
+        take[tied] = (values > level) | (equal & (np.cumsum(equal, axis=1) <= wanted[:, None]))
+        flat = np.flatnonzero(take)
+    return flat.reshape(n, k) - np.arange(n)[:, None] * m
 
 
 def _ascending_key(values: np.ndarray) -> np.ndarray:
@@ -112,6 +105,19 @@ def _group_starts(sorted_groups: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], sorted_groups[1:] != sorted_groups[:-1])))
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: the output is ~20 small acyclic dicts per question, and collection passes that
+    walk them while they are built cost a quarter of the post-processing time and free nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _check_inputs(example_ids, offsets, start_logits, end_logits, n_best, max_answer_length):
     if n_best <= 0:
         raise InputError(f"n_best must be >= 1, got {n_best}; pass --n-best 1 or more")
@@ -120,6 +126,10 @@ def _check_inputs(example_ids, offsets, start_logits, end_logits, n_best, max_an
             f"max_answer_length must be >= 1, got {max_answer_length}; pass --max-answer-length 1 or more"
         )
     offsets = np.asarray(offsets)
+    if not np.issubdtype(offsets.dtype, np.integer):
+        raise InputError(
+            f"offsets must be an integer array, got {offsets.dtype}; build it with offsets_array()"
+        )
     start_logits = np.asarray(start_logits, dtype=np.float32)
     end_logits = np.asarray(end_logits, dtype=np.float32)
     if start_logits.ndim != 2 or start_logits.shape != end_logits.shape:
@@ -134,7 +144,7 @@ def _check_inputs(example_ids, offsets, start_logits, end_logits, n_best, max_an
         )
     if not (np.isfinite(start_logits).all() and np.isfinite(end_logits).all()):
         raise InputError("start_logits / end_logits contain NaN or inf; check the model outputs")
-    return offsets.astype(np.int64, copy=False), start_logits, end_logits
+    return offsets, start_logits, end_logits
 
 
 def postprocess_predictions(
@@ -181,8 +191,8 @@ def postprocess_predictions(
     if hasattr(examples, "column_names"):  # datasets.Dataset: read whole columns
         ids, contexts = list(examples["id"]), list(examples["context"])
     else:
-        rows = list(examples)
-        ids, contexts = [row["id"] for row in rows], [row["context"] for row in rows]
+        records = list(examples)
+        ids, contexts = [row["id"] for row in records], [row["context"] for row in records]
     index_of = {qid: i for i, qid in enumerate(ids)}
     try:
         feat_ex = np.fromiter((index_of[qid] for qid in example_ids), dtype=np.int64, count=len(example_ids))
@@ -194,67 +204,70 @@ def postprocess_predictions(
     n_feat, length = start_logits.shape
     n_ex = len(ids)
 
-    # Top-k starts and ends per window (ascending token index), then every (start, end) pair: (N, k, k).
+    # Top-k starts and ends per window, in ascending token order: (N, k), flattened to "slots" below.
     k = min(n_best, length)
-    if n_feat and length:
-        s_idx, e_idx = _top_k_columns(start_logits, k), _top_k_columns(end_logits, k)
-    else:
-        s_idx = e_idx = np.zeros((n_feat, k), dtype=np.int64)
-    context = offsets[..., 0] >= 0
-    s_log, e_log = np.take_along_axis(start_logits, s_idx, 1), np.take_along_axis(end_logits, e_idx, 1)
-    span = e_idx[:, None, :] - s_idx[:, :, None]
-    valid = (span >= 0) & (span < max_answer_length)
-    valid &= np.take_along_axis(context, s_idx, 1)[:, :, None] & np.take_along_axis(context, e_idx, 1)[:, None, :]
-    pair = np.where(valid, s_log[:, :, None] + e_log[:, None, :], _NEG_INF).reshape(n_feat, k * k)
-    # The n_best best pairs of each window (flattened pair order == (start, end) order, so ties stay ordered).
-    flat = np.flatnonzero(_top_k_mask(pair, n_best)) if n_feat and k else np.zeros(0, dtype=np.int64)
-    feat, pair_col = np.divmod(flat, max(k * k, 1))
-    si, ei = np.divmod(pair_col, max(k, 1))
-    cand = {
-        "feat": feat,
-        "start": s_idx[feat, si],
-        "end": e_idx[feat, ei],
-        "score": pair.reshape(-1)[flat],
-        "sl": s_log[feat, si],
-        "el": e_log[feat, ei],
-    }
+    s_idx, e_idx = _top_k_columns(start_logits, k), _top_k_columns(end_logits, k)
+    rows = np.arange(n_feat)[:, None]
+    s_pos, e_pos = (s_idx + rows * length).ravel(), (e_idx + rows * length).ravel()
+    s_log, e_log = start_logits.reshape(-1).take(s_pos), end_logits.reshape(-1).take(e_pos)
+    flat_offsets = offsets.reshape(-1)
+    s_char = flat_offsets.take(2 * s_pos).astype(np.int64)
+    e_char = flat_offsets.take(2 * e_pos + 1).astype(np.int64)
+    e_context = flat_offsets.take(2 * e_pos) >= 0
+    # Valid pairs without an (N, k, k) grid: the ends in [start, start + max_answer_length) of a context start
+    # are a run of the sorted ends; one searchsorted over all windows (window r shifted by r * shift) finds it.
+    shift = length + max_answer_length
+    st = np.flatnonzero(s_char >= 0)
+    first_end = (s_idx + rows * shift).ravel()[st]
+    ends = (e_idx + rows * shift).ravel()
+    lo = np.searchsorted(ends, first_end)
+    count = np.searchsorted(ends, first_end + max_answer_length) - lo
+    st = np.repeat(st, count)
+    en = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(len(st))
+    in_context = e_context[en]
+    st, en = (
+        st[in_context],
+        en[in_context],
+    )  # start / end slot of each candidate, in (window, start, end) order
+    score, feat = s_log[st] + e_log[en], st // max(k, 1)
+    n_spans = len(st)
     null_score = np.zeros(n_ex, dtype=np.float32)
-    if version_2 and n_feat and length:  # one null candidate per question: the window with the lowest CLS score
+    if version_2 and n_feat and length:
+        # One null candidate per question: the window with the lowest CLS score (the first such window).
         feat_null = start_logits[:, 0] + end_logits[:, 0]
         order = np.argsort((feat_ex << 32) | _ascending_key(feat_null), kind="stable")
         nf = order[_group_starts(feat_ex[order])]
         null_score[feat_ex[nf]] = feat_null[nf]
-        zeros = np.zeros(len(nf), dtype=np.int64)
-        extra = {"feat": nf, "start": zeros, "end": zeros, "score": feat_null[nf]}
-        extra |= {"sl": start_logits[nf, 0], "el": end_logits[nf, 0]}
-        cand = {name: np.concatenate((cand[name], extra[name])) for name in cand}
-    is_null = np.arange(len(cand["feat"])) >= len(flat)
+        slot = len(s_log) + np.arange(len(nf))  # null entries get slots past the end, with char offsets -1
+        s_log = np.concatenate((s_log, start_logits[nf, 0]))
+        e_log = np.concatenate((e_log, end_logits[nf, 0]))
+        minus_one = np.full(len(nf), -1, dtype=np.int64)
+        s_char, e_char = np.concatenate((s_char, minus_one)), np.concatenate((e_char, minus_one))
+        st, en = np.concatenate((st, slot)), np.concatenate((en, slot))
+        score, feat = np.concatenate((score, feat_null[nf])), np.concatenate((feat, nf))
 
     # Merge windows: a stable sort by (question, -score) keeps the (window, start, end) order of equal scores
     # and puts the null entry (appended last) after spans of equal score.
-    cand_ex = feat_ex[cand["feat"]]
-    order = np.argsort((cand_ex << 32) | (2**32 - 1 - _ascending_key(cand["score"])), kind="stable")
-    cand = {name: values[order] for name, values in cand.items()}
-    cand_ex, is_null = cand_ex[order], is_null[order]
+    cand_ex = feat_ex[feat]
+    order = np.argsort((cand_ex << 32) | (2**32 - 1 - _ascending_key(score)), kind="stable")
+    cand_ex, st, en, score, is_null = cand_ex[order], st[order], en[order], score[order], order >= n_spans
     first = _group_starts(cand_ex)
     sizes = np.diff(np.append(first, len(cand_ex)))
-    char_start = np.where(is_null, -1, offsets[cand["feat"], cand["start"], 0])
-    char_end = np.where(is_null, -1, offsets[cand["feat"], cand["end"], 1])
 
     # Best span of each question: the first entry of its group, or the second when the first is the null entry.
-    best_pos = first + is_null[first]
+    best = first + is_null[first]
+    ok = best < first + sizes
+    span_ex, best = cand_ex[first[ok]], best[ok]
     has_span = np.zeros(n_ex, dtype=bool)
     span_score = np.zeros(n_ex, dtype=np.float32)
-    ok = best_pos < first + sizes
-    span_ex, best_pos = cand_ex[first[ok]], best_pos[ok]
-    has_span[span_ex], span_score[span_ex] = True, cand["score"][best_pos]
+    has_span[span_ex], span_score[span_ex] = True, score[best]
     span_text = [""] * n_ex
-    for x, a, b in zip(span_ex.tolist(), char_start[best_pos].tolist(), char_end[best_pos].tolist(), strict=True):
+    for x, a, b in zip(span_ex.tolist(), s_char[st[best]].tolist(), e_char[en[best]].tolist(), strict=True):
         span_text[x] = contexts[x][a:b]
     if version_2:
         odds = null_score.astype(np.float64) - span_score.astype(np.float64)
         answered = has_span & (odds <= null_threshold)
-        texts = [text if keep else "" for text, keep in zip(span_text, answered.tolist(), strict=True)]
+        texts = [text if yes else "" for text, yes in zip(span_text, answered.tolist(), strict=True)]
         pred_score = np.where(answered, span_score, null_score)
     else:
         texts, pred_score = span_text, span_score
@@ -263,24 +276,31 @@ def postprocess_predictions(
     keep = np.arange(len(cand_ex)) - np.repeat(first, sizes) < n_best
     kept_sizes = np.minimum(sizes, n_best)
     kept_first = np.cumsum(kept_sizes) - kept_sizes
-    kex, ka, kb = cand_ex[keep], char_start[keep], char_end[keep]
-    score = cand["score"][keep].astype(np.float64)
-    exp = np.exp(score - np.repeat(score[kept_first], kept_sizes))
+    kex, kst, ken = cand_ex[keep], st[keep], en[keep]
+    kscore = score[keep].astype(np.float64)
+    exp = np.exp(kscore - np.repeat(kscore[kept_first], kept_sizes))
     prob = exp / np.repeat(np.add.reduceat(exp, kept_first) if len(exp) else exp, kept_sizes)
-    ka_list, kb_list = ka.tolist(), kb.tolist()
-    entries = [
-        {"text": contexts[x][a:b], "probability": p, "start_logit": sl, "end_logit": el, "start": a, "end": b}
-        for x, a, b, p, sl, el in zip(
-            kex.tolist(), ka_list, kb_list, prob.tolist(), cand["sl"][keep].tolist(), cand["el"][keep].tolist()
-        )
-    ]
-    lists: list[list[dict[str, Any]] | None] = [None] * n_ex
-    for x, lo, n in zip(cand_ex[first].tolist(), kept_first.tolist(), kept_sizes.tolist(), strict=True):
-        lists[x] = entries[lo : lo + n]
+    columns = (kex, s_char[kst], e_char[ken], prob, s_log[kst], e_log[ken])
     empty = {"text": "", "probability": 1.0, "start_logit": 0.0, "end_logit": 0.0, "start": -1, "end": -1}
+    with _gc_paused():
+        entries = [
+            {
+                "text": contexts[x][a:b],
+                "probability": p,
+                "start_logit": sl,
+                "end_logit": el,
+                "start": a,
+                "end": b,
+            }
+            for x, a, b, p, sl, el in zip(*(column.tolist() for column in columns), strict=True)
+        ]
+        lists: list[list[dict[str, Any]] | None] = [None] * n_ex
+        for x, i, n in zip(cand_ex[first].tolist(), kept_first.tolist(), kept_sizes.tolist(), strict=True):
+            lists[x] = entries[i : i + n]
+        nbest = {qid: [dict(empty)] if lst is None else lst for qid, lst in zip(ids, lists, strict=True)}
     return PostprocessResult(
         predictions=dict(zip(ids, texts, strict=True)),
-        nbest={qid: [dict(empty)] if lst is None else lst for qid, lst in zip(ids, lists, strict=True)},
+        nbest=nbest,
         null_odds=dict(zip(ids, odds.tolist(), strict=True)) if version_2 else {},
         scores=dict(zip(ids, pred_score.tolist(), strict=True)),
     )

@@ -44,7 +44,9 @@ def evenly_spaced_layers(num_layers: int, num_teacher_layers: int) -> list[int]:
     return [i * num_teacher_layers // num_layers for i in range(num_layers)]
 
 
-def choose_layers(num_teacher_layers: int, layers: list[int] | None = None, num_layers: int | None = None) -> list[int]:
+def choose_layers(
+    num_teacher_layers: int, layers: list[int] | None = None, num_layers: int | None = None
+) -> list[int]:
     """Validate ``layers`` (or pick ``num_layers`` evenly spaced ones, or the default) for a teacher.
 
     Raises:
@@ -78,7 +80,9 @@ def choose_layers(num_teacher_layers: int, layers: list[int] | None = None, num_
         )
     repeated = sorted({i for i in layers if layers.count(i) > 1})
     if repeated:
-        raise InputError(f"--layers {','.join(map(str, layers))} repeats layer {repeated[0]}; list each layer once")
+        raise InputError(
+            f"--layers {','.join(map(str, layers))} repeats layer {repeated[0]}; list each layer once"
+        )
     return layers
 
 
@@ -114,7 +118,9 @@ def find_layer_list(model, num_layers: int) -> str:
         if isinstance(module, nn.ModuleList) and len(module) == num_layers and name.startswith(prefix):
             shared = _shared_parameters(module)
             if shared:
-                raise InputError(f"the layers of {arch} share weights ({shared}); init-student needs separate layers")
+                raise InputError(
+                    f"the layers of {arch} share weights ({shared}); init-student needs separate layers"
+                )
             return name
     raise InputError(
         f"cannot find the {num_layers} transformer layers of {arch} (no list of {num_layers} modules under "
@@ -130,6 +136,19 @@ def _shared_parameters(layers) -> str | None:
             if not owner.startswith(f"layer {i} "):
                 return f"layer {i} {name} is {owner}"
     return None
+
+
+def _peek_layer_count(teacher: str | os.PathLike, trust_remote_code: bool) -> int | None:
+    """The teacher's layer count from a local folder's config alone, or None (hub names, unreadable configs)."""
+    from transformers import AutoConfig
+
+    if not (Path(teacher) / "config.json").is_file():
+        return None
+    try:
+        config = AutoConfig.from_pretrained(str(teacher), trust_remote_code=trust_remote_code)
+        return getattr(config, layer_count_field(config))
+    except Exception:  # noqa: BLE001 - loading the model reports the problem properly
+        return None
 
 
 def _load_teacher(teacher, trust_remote_code: bool):
@@ -155,7 +174,7 @@ def init_student(
     layers: list[int] | None = None,
     num_layers: int | None = None,
     trust_remote_code: bool = False,
-):
+) -> tuple[Any, dict[str, Any]]:
     """Build a student with the teacher's architecture from chosen teacher layers.
 
     Args:
@@ -173,6 +192,10 @@ def init_student(
     """
     from distilqa.models import count_parameters
 
+    if isinstance(teacher_path_or_model, (str, os.PathLike)):
+        total = _peek_layer_count(teacher_path_or_model, trust_remote_code)
+        if total is not None:  # check the layers before the (slow) weights are loaded
+            choose_layers(total, layers, num_layers)
     teacher, teacher_name, head_trained = _load_teacher(teacher_path_or_model, trust_remote_code)
     field = layer_count_field(teacher.config)
     total = getattr(teacher.config, field)
@@ -206,7 +229,9 @@ def init_student(
         "copied_tensors": len(state),
     }
     if not head_trained:
-        logger.warning("%s has no question-answering head: the student's qa_outputs is newly initialised", teacher_name)
+        logger.warning(
+            "%s has no question-answering head: the student's qa_outputs is newly initialised", teacher_name
+        )
     return student, info
 
 
@@ -214,7 +239,7 @@ def student_state_dict(teacher_state: dict, student_state: dict, layer_list: str
     """The student's state dict taken from the teacher's: student layer ``i`` is teacher layer ``layers[i]``.
 
     Raises:
-        InputError: a student tensor has no teacher counterpart or a different shape (reports them all).
+        InputError: a student tensor has no teacher counterpart or a different shape (the count and the first five).
     """
     prefix = layer_list + "."
     state, missing = {}, []
@@ -225,11 +250,15 @@ def student_state_dict(teacher_state: dict, student_state: dict, layer_list: str
             source = f"{prefix}{layers[int(index)]}.{rest}"
         tensor = teacher_state.get(source)
         if tensor is None or tensor.shape != target.shape:
-            missing.append(key if tensor is None else f"{key} (shape {tuple(tensor.shape)} != {tuple(target.shape)})")
+            missing.append(
+                key if tensor is None else f"{key} (shape {tuple(tensor.shape)} != {tuple(target.shape)})"
+            )
             continue
         state[key] = tensor.detach().clone()
     if missing:
-        raise InputError(f"{len(missing)} student tensors cannot be taken from the teacher: {', '.join(missing[:5])}")
+        raise InputError(
+            f"{len(missing)} student tensors cannot be taken from the teacher: {', '.join(missing[:5])}"
+        )
     return state
 
 
@@ -253,14 +282,7 @@ def save_student(
     from distilqa.files import atomic_directory, atomic_write_json
     from distilqa.models import folder_size_mb, load_tokenizer
 
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output} is a file; give a folder path")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise InputError(f"--output {output} already exists and is not empty; choose another folder or pass --force")
-    teacher = Path(str(info.get("teacher", "")))
-    if teacher.is_dir() and output.exists() and output.resolve() == teacher.resolve():
-        raise InputError(f"--output {output} is the teacher folder; choose another folder")
+    output = check_output_folder(output, force, teacher=info.get("teacher"))
     if isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = load_tokenizer(tokenizer)
     provenance = public_value({**info, "teacher": public_path(info.get("teacher", ""))})
@@ -269,7 +291,22 @@ def save_student(
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
         atomic_write_json(tmp / PROVENANCE_FILE, provenance)
-        write_model_card(tmp, **student_card(provenance, folder_size_mb(tmp)))
+        write_model_card(tmp, **student_card(provenance, folder_size_mb(tmp)), location=output)
+    return output
+
+
+def check_output_folder(output: str | os.PathLike, force: bool = False, teacher: Any = None) -> Path:
+    """Refuse an ``output`` that is a file, the teacher's folder, or a non-empty folder unless ``force``."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output} is a file; give a folder path")
+    if isinstance(teacher, (str, os.PathLike)) and output.exists() and Path(teacher).is_dir():
+        if output.resolve() == Path(teacher).resolve():
+            raise InputError(f"--output {output} is the teacher folder; choose another folder")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise InputError(
+            f"--output {output} already exists and is not empty; choose another folder or pass --force"
+        )
     return output
 
 
@@ -281,7 +318,9 @@ def student_card(info: dict[str, Any], size_mb: float) -> dict[str, Any]:
         "(or fine-tune it with 'distilqa train') before use."
     ]
     if info["qa_head"] == "new":
-        notes.append("The teacher had no question-answering head: the head (qa_outputs) is newly initialised.")
+        notes.append(
+            "The teacher had no question-answering head: the head (qa_outputs) is newly initialised."
+        )
     return {
         "title": f"{info['architecture']} student: {len(info['layers'])} of {info['teacher_layers']} teacher layers",
         "base_models": {"teacher": info["teacher"], "student init": f"teacher layers {kept}"},

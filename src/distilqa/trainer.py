@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+
 import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
@@ -50,11 +51,14 @@ class QuestionAnsweringTrainer(Trainer):
             )
         finally:
             self.compute_metrics = compute_metrics
-        start, end = (np.asarray(x, dtype=np.float32) for x in output.predictions[:2])
+        offsets = offsets_array(dataset["offset_mapping"])
+        # Batches may be cut to their longest sequence (trim_padding_collator) and padded back with -100 when
+        # gathered; positions past a batch's width are padding, never context: give them a very low logit.
+        start, end = (_widen(np.asarray(x, dtype=np.float32), offsets.shape[1]) for x in output.predictions[:2])
         result = postprocess_predictions(
             examples,
             dataset["example_id"],
-            offsets_array(dataset["offset_mapping"]),
+            offsets,
             start,
             end,
             n_best=self.args.n_best,
@@ -106,3 +110,11 @@ class QuestionAnsweringTrainer(Trainer):
         self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         self._memory_tracker.stop_and_update_metrics(metrics)
         return PredictionOutput(predictions=result, label_ids=None, metrics=metrics)
+
+
+def _widen(logits: np.ndarray, length: int) -> np.ndarray:
+    if logits.shape[1] >= length:
+        return logits[:, :length]
+    wide = np.full((logits.shape[0], length), -1e4, dtype=np.float32)
+    wide[:, : logits.shape[1]] = logits
+    return wide

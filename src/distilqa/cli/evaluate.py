@@ -7,7 +7,13 @@ import json
 import sys
 import time
 
-from distilqa.cli.options import add_feature_args, add_postprocess_args, add_runtime_args, load_predictor, predict_options
+from distilqa.cli.options import (
+    add_feature_args,
+    add_postprocess_args,
+    add_runtime_args,
+    load_predictor,
+    predict_options,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from distilqa.cli.options import add_feature_args, add_postprocess_args, add_runtime_args, load_predictor, predict_options
+from distilqa.cli.options import (
+    add_feature_args,
+    add_postprocess_args,
+    add_runtime_args,
+    load_predictor,
+    predict_options,
+)
 from distilqa.errors import InputError
 
 

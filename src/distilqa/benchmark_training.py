@@ -1,0 +1,321 @@
+"""The training cost of distillation: seconds per step and peak memory of three ways to train one student.
+
+* ``plain``: the student fine-tuned alone (:class:`distilqa.trainer.QuestionAnsweringTrainer`), the baseline;
+* ``online``: distillation with the teacher run on every batch (:class:`distilqa.distillation.DistillationTrainer`);
+* ``cached``: distillation from a :class:`distilqa.teacher_cache.TeacherCache`, whose one-time build is timed
+  separately (``cache_build_s``).
+
+All three see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
+a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), so their RSS peaks are separate
+and none inherits another's allocator state or warm caches.
+
+**Timing.** A :class:`StepClock` callback stamps ``on_step_end`` (after a CUDA synchronise on a GPU); a step's
+time is the interval between consecutive stamps, and ``s_per_step`` is the mean over the steps after
+``warmup_steps``. Intervals, rather than ``on_step_begin`` -> ``on_step_end``, include fetching and collating the
+batch, which the cached mode changes (its extra ``feature_index`` column), as well as the cache lookup.
+
+**Memory.** RSS sampled every 10 ms during ``trainer.train()`` (:class:`distilqa.benchmark.PeakRss`): the
+models, optimizer state, activations and, for ``cached``, the pages of the cache that were read. On a GPU,
+``torch.cuda.max_memory_allocated`` too.
+
+**Noise.** ``repeats`` > 1 runs the modes in interleaved rounds (plain, online, cached, plain, ...) and keeps each
+mode's fastest round, the least disturbed by other load on the machine; every round's figure is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from distilqa.benchmark import PeakRss, hardware_line, pin_threads
+
+MODES = ("plain", "online", "cached")
+RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
+CACHE_DIR = "teacher-cache"
+QA_TEACHER_DIR = "teacher-qa"
+
+
+@dataclass
+class TrainingBenchmarkSettings:
+    """What every mode shares.
+
+    Args:
+        teacher, student (`str`): model folders or hub names. A teacher without a QA head (a base encoder) gets
+            a newly initialised, seeded one, saved under ``output_dir`` (enough for timing, not for accuracy).
+        train_file (`str`): SQuAD training data.
+        output_dir (`str`): scratch folder (Trainer outputs, the cache).
+        steps (`int`, defaults to 30): timed optimizer steps, after ``warmup_steps`` (defaults to 5) untimed ones.
+        batch_size (`int`, defaults to 16): windows per step (no gradient accumulation).
+        max_seq_length, doc_stride, max_query_length (`int`): windowing.
+        max_train_samples (`int`, *optional*): questions to use; default ``(warmup_steps + steps) * batch_size``,
+            at least one window each, so no mode crosses an epoch and the cache covers what is trained on.
+        teacher_dtype (`str`, defaults to "float32"): precision of the online teacher and of the cache build.
+        threads (`int`, *optional*): torch / OpenMP threads (default: torch's choice).
+        device (`str`, defaults to "cpu"): "cpu" or "cuda".
+    """
+
+    teacher: str
+    student: str
+    train_file: str
+    output_dir: str
+    steps: int = 30
+    warmup_steps: int = 5
+    batch_size: int = 16
+    max_seq_length: int = 256
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_train_samples: int | None = None
+    teacher_dtype: str = "float32"
+    threads: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+    learning_rate: float = 5e-5
+
+    def __post_init__(self):
+        from distilqa.errors import InputError
+
+        if self.steps < 1 or self.warmup_steps < 0:
+            raise InputError(f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}")
+        if self.max_train_samples is None:
+            self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size
+
+
+class StepClock(TrainerCallback):
+    """Timestamps of ``on_train_begin`` and every ``on_step_end`` (``perf_counter``, CUDA synchronised)."""
+
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def _stamp(self):
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        self.stamps.append(time.perf_counter())
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.stamps = []
+        self._stamp()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._stamp()
+
+    def seconds_per_step(self, warmup_steps: int) -> float:
+        """Mean interval between step ends after the first ``warmup_steps`` steps."""
+        timed = len(self.stamps) - 1 - warmup_steps
+        if timed < 1:
+            raise ValueError(f"only {len(self.stamps) - 1} steps ran; need more than {warmup_steps} warm-up steps")
+        return (self.stamps[-1] - self.stamps[warmup_steps]) / timed
+
+
+def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
+    """The teacher to use and a note: the given QA model, or a QA copy of a base encoder with a seeded new head."""
+    from transformers import AutoConfig, set_seed
+
+    from distilqa.models import is_qa_config, load_qa_model, load_tokenizer
+
+    if is_qa_config(AutoConfig.from_pretrained(settings.teacher)):
+        return settings.teacher, "QA model as given"
+    folder = Path(settings.output_dir) / QA_TEACHER_DIR
+    set_seed(settings.seed)
+    load_qa_model(settings.teacher, require_qa_head=False).save_pretrained(folder)
+    load_tokenizer(settings.teacher).save_pretrained(folder)
+    return str(folder), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
+
+
+def _features(settings: TrainingBenchmarkSettings):
+    from distilqa.data import load_examples
+    from distilqa.features import FeatureParams, build_train_features
+    from distilqa.models import load_tokenizer
+
+    tokenizer = load_tokenizer(settings.student)
+    examples = load_examples(settings.train_file, limit=settings.max_train_samples)
+    params = FeatureParams(settings.max_seq_length, settings.doc_stride, settings.max_query_length)
+    return tokenizer, build_train_features(examples, tokenizer, params).remove_columns(["example_index"])
+
+
+def _config(settings: TrainingBenchmarkSettings, mode: str):
+    from distilqa.config import DistillationConfig, QuestionAnsweringConfig
+
+    values = dict(
+        output_dir=str(Path(settings.output_dir) / mode),
+        max_steps=settings.warmup_steps + settings.steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        max_seq_length=settings.max_seq_length,
+        doc_stride=settings.doc_stride,
+        max_query_length=settings.max_query_length,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=settings.device == "cpu",
+        dataloader_pin_memory=settings.device != "cpu",
+        seed=settings.seed,
+    )
+    if mode == "plain":
+        return QuestionAnsweringConfig(**values)
+    return DistillationConfig(**values, teacher_dtype=settings.teacher_dtype, cache_spot_check=0)
+
+
+def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
+    """Run one mode in this process: "build" (the cache) or one of :data:`MODES`; returns its measurements."""
+    import torch
+    from transformers import set_seed
+
+    from distilqa.distillation import CACHE_INDEX, DistillationTrainer
+    from distilqa.models import load_qa_model
+    from distilqa.teacher_cache import TeacherCache, compute_fingerprint
+    from distilqa.trainer import QuestionAnsweringTrainer
+
+    pin_threads(settings.threads)
+    set_seed(settings.seed)
+    tokenizer, features = _features(settings)
+    config = _config(settings, mode)
+    cache_dir = Path(settings.output_dir) / CACHE_DIR
+    if mode == "build":
+        began = time.perf_counter()
+        cache = TeacherCache.build(cache_dir, settings.teacher, tokenizer, features, config)
+        seconds = time.perf_counter() - began
+        return {"mode": mode, "cache_build_s": round(seconds, 3), "cache_rows": len(cache), "cache_mb": cache.size_mb}
+    student = load_qa_model(settings.student, require_qa_head=False)
+    common = dict(model=student, args=config, train_dataset=features, processing_class=tokenizer, callbacks=[clock := StepClock()])
+    if mode == "plain":
+        trainer = QuestionAnsweringTrainer(**common)
+    elif mode == "online":
+        trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
+    elif mode == "cached":
+        fingerprint = compute_fingerprint(settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype)
+        cache = TeacherCache.load(cache_dir, fingerprint)
+        common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
+        trainer = DistillationTrainer(teacher_cache=cache, **common)
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose build or one of {MODES}")
+    cuda = torch.device(config.device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRss() as rss:
+        trainer.train()
+    result = {
+        "mode": mode,
+        "s_per_step": round(clock.seconds_per_step(settings.warmup_steps), 4),
+        "peak_rss_mb": rss.peak_mb,
+        "steps": trainer.state.global_step,
+        "windows": len(features),
+    }
+    if cuda:
+        result["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 1e6, 1)
+    return result
+
+
+def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
+    """:func:`run_mode` in a fresh Python process; its result comes back as one JSON line on stdout."""
+    env = dict(os.environ)
+    if settings.threads:
+        env.update(OMP_NUM_THREADS=str(settings.threads), MKL_NUM_THREADS=str(settings.threads))
+    command = [sys.executable, "-m", "distilqa.cli.benchmark_training", "--mode", mode, "--settings-json", json.dumps(asdict(settings))]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if done.returncode != 0 or not lines:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise RuntimeError(f"benchmark mode {mode!r} failed (exit code {done.returncode}): {tail}")
+    return json.loads(lines[-1][len(RESULT_PREFIX) :])
+
+
+def run_benchmark(settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None) -> dict[str, Any]:
+    """Build the cache, then time ``plain``, ``online`` and ``cached`` (``repeats`` interleaved rounds).
+
+    Args:
+        isolate (`bool`, defaults to `True`): one subprocess per mode. `False` runs them in this process (for
+            tests): the RSS peaks then include whatever earlier modes left behind.
+        log (`callable`, *optional*): called with a progress line after each mode.
+
+    Returns:
+        `dict`: per mode ``s_per_step``, ``peak_rss_mb`` (and ``runs_s_per_step``); ``cache_build_s``, the ratios
+        ``online_over_plain`` / ``cached_over_plain`` (time) and ``*_rss_over_plain`` (memory), hardware, settings.
+    """
+    log = log or (lambda line: None)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    teacher, teacher_note = prepare_teacher(settings)
+    settings = TrainingBenchmarkSettings(**{**asdict(settings), "teacher": teacher})
+    run = run_mode_in_subprocess if isolate else run_mode
+    build = run(settings, "build")
+    log(f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    for round_ in range(repeats):
+        for mode in MODES:
+            result = run(settings, mode)
+            runs[mode].append(result)
+            log(f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step, peak RSS {result['peak_rss_mb']:.0f} MB")
+    report: dict[str, Any] = {}
+    for mode in MODES:
+        best = min(runs[mode], key=lambda r: r["s_per_step"])
+        report[mode] = {
+            "s_per_step": best["s_per_step"],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[mode]),
+            "runs_s_per_step": [r["s_per_step"] for r in runs[mode]],
+            **({"cuda_peak_mb": best["cuda_peak_mb"]} if "cuda_peak_mb" in best else {}),
+        }
+    plain = report["plain"]
+    for mode in ("online", "cached"):
+        report[f"{mode}_over_plain"] = round(report[mode]["s_per_step"] / plain["s_per_step"], 3)
+        report[f"{mode}_rss_over_plain"] = round(report[mode]["peak_rss_mb"] / plain["peak_rss_mb"], 3)
+    report.update(
+        cache_build_s=build["cache_build_s"],
+        cache_rows=build["cache_rows"],
+        cache_mb=build["cache_mb"],
+        hardware=hardware_line(_threads(settings)),
+        load_average=[round(x, 2) for x in load_before] if load_before else None,
+        settings={**asdict(settings), "teacher_note": teacher_note, "repeats": repeats, "windows": runs["plain"][0]["windows"]},
+    )
+    return report
+
+
+def _threads(settings: TrainingBenchmarkSettings) -> int:
+    import torch
+
+    return settings.threads or torch.get_num_threads()
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The report as a markdown table plus the build time, hardware and settings lines."""
+    from distilqa.benchmark import markdown_table
+
+    rows = []
+    for mode in MODES:
+        entry = report[mode]
+        rows.append(
+            {
+                "mode": mode,
+                "s": entry["s_per_step"],
+                "x": 1.0 if mode == "plain" else report[f"{mode}_over_plain"],
+                "rss": entry["peak_rss_mb"],
+                "xr": 1.0 if mode == "plain" else report[f"{mode}_rss_over_plain"],
+                "gpu": entry.get("cuda_peak_mb"),
+            }
+        )
+    columns = [("mode", "mode"), ("s", "s / step"), ("x", "x plain"), ("rss", "peak RSS (MB)"), ("xr", "RSS x plain")]
+    if any(r["gpu"] is not None for r in rows):
+        columns.append(("gpu", "CUDA peak (MB)"))
+    s = report["settings"]
+    lines = [
+        markdown_table(rows, columns),
+        "",
+        f"One-time cache build: {report['cache_build_s']:.1f} s for {report['cache_rows']:,} windows ({report['cache_mb']:.1f} MB).",
+        f"Hardware: {report['hardware']}; load average before: {report['load_average']}.",
+        f"Settings: {s['steps']} timed steps after {s['warmup_steps']} warm-up, batch {s['batch_size']}, "
+        f"max_seq_length {s['max_seq_length']}, doc_stride {s['doc_stride']}, {s['windows']:,} windows, "
+        f"teacher {s['teacher']} ({s['teacher_note']}, {s['teacher_dtype']}), student {s['student']}, "
+        f"device {s['device']}, best of {s['repeats']} interleaved round(s).",
+    ]
+    return "\n".join(lines)

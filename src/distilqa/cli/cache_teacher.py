@@ -1,0 +1,94 @@
+"""``distilqa cache-teacher [CONFIG] --teacher T --train_file F --output DIR [--option value ...]``: cache teacher logits.
+
+Runs the teacher once over the training windows and stores its start/end logits (float16, memory-mapped) with
+a fingerprint of the teacher, tokenizer, windowing, data and teacher dtype. ``distilqa distill --teacher_cache
+DIR`` with the same data and options then trains from the cache instead of running the teacher every step.
+
+The options are ``distill``'s (the same config file works for both; ``--teacher_cache DIR`` is accepted for
+``--output DIR``): ``--max_seq_length``, ``--doc_stride``, ``--max_query_length``, ``--max_train_samples``,
+``--teacher_dtype``, ``--per_device_eval_batch_size`` (the build's batch size), ``--seed``. ``--student S``
+tokenizes with the student's tokenizer, as ``distill`` does (default: the teacher's).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from distilqa.errors import InputError
+
+UNUSED_OUTPUT_DIR = "cache-teacher-output-dir-unused"  # DistillationConfig needs one; this command never writes it
+
+
+@dataclass
+class CacheTeacherArguments:
+    """The teacher to cache, and optionally the student whose tokenizer ``distill`` will use."""
+
+    teacher: str | None = field(default=None, metadata={"help": "fine-tuned QA teacher: folder or hub name"})
+    student: str | None = field(
+        default=None, metadata={"help": "tokenize with this student's tokenizer, as distill does (default: the teacher's)"}
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom modelling code from the checkpoints"})
+
+    def __post_init__(self):
+        if not self.teacher:
+            raise InputError("no teacher: pass --teacher FOLDER_OR_HUB_NAME")
+
+
+EXTRA = [
+    ("--output", {"default": None, "help": "cache folder to write (same as --teacher_cache)"}),
+    ("--force", {"action": "store_true", "help": "rebuild even when the cache in the folder is valid"}),
+]
+
+
+def main(argv: list[str]) -> int:
+    from distilqa.cli.args import CONFIG_SUFFIXES, parse_training_args
+    from distilqa.config import DataArguments, DistillationConfig
+
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip() + "\n", file=sys.stderr)
+    argv = list(argv)
+    at = 1 if argv and argv[0].endswith(CONFIG_SUFFIXES) and not argv[0].startswith("-") else 0
+    if "--output_dir" not in argv:
+        argv[at:at] = ["--output_dir", UNUSED_OUTPUT_DIR]
+    (cache_args, data_args, config), extra = parse_training_args(
+        (CacheTeacherArguments, DataArguments, DistillationConfig), argv, "distilqa cache-teacher", EXTRA
+    )
+    output = extra.output or config.teacher_cache
+    if not output:
+        raise InputError("no cache folder: pass --output DIR (or --teacher_cache DIR, as for distill)")
+    summary = cache_teacher(cache_args, data_args, config, output, force=extra.force)
+    width = max(map(len, summary))
+    print("\n".join(f"  {k:<{width}}  {v}" for k, v in summary.items()))
+    return 0
+
+
+def cache_teacher(cache_args: CacheTeacherArguments, data_args, config, output: str, force: bool = False) -> dict[str, str]:
+    """Build (or validate) the cache for ``distill``'s training features; returns the printed summary."""
+    from transformers import set_seed
+
+    from distilqa.models import check_same_tokenizer, load_tokenizer
+    from distilqa.pipeline import load_split
+    from distilqa.teacher_cache import TeacherCache, compute_fingerprint
+
+    set_seed(config.seed)
+    trust = cache_args.trust_remote_code
+    tokenizer = load_tokenizer(cache_args.student or cache_args.teacher, trust_remote_code=trust)
+    if cache_args.student:
+        check_same_tokenizer(load_tokenizer(cache_args.teacher, trust_remote_code=trust), tokenizer, cache_args.teacher, cache_args.student)
+    _, features = load_split(data_args, tokenizer, config, "train")
+    features = features.remove_columns(["example_index"])  # exactly what run_distill hands to the cache
+    if force:
+        fingerprint = compute_fingerprint(cache_args.teacher, tokenizer, features, config.feature_params, config.teacher_dtype)
+        cache = TeacherCache.build(output, cache_args.teacher, tokenizer, features, config, fingerprint, trust)
+    else:
+        cache = TeacherCache.load_or_build(output, cache_args.teacher, tokenizer, features, config, trust_remote_code=trust)
+    seconds = cache.manifest["build_seconds"]
+    return {
+        "cache": str(cache.path) + ("" if cache.built else " (already valid, not rebuilt)"),
+        "fingerprint": cache.fingerprint,
+        "rows": f"{len(cache):,} windows x {cache.seq_len} positions (start + end logits, float16)",
+        "size on disk": f"{cache.size_mb:.2f} MB",
+        "build time": f"{seconds:.1f} s" + ("" if cache.built else " (when it was built)"),
+        "next": f"distilqa distill --teacher {cache_args.teacher} --teacher_cache {cache.path} ...",
+    }

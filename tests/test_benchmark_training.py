@@ -1,0 +1,86 @@
+"""``distilqa benchmark training`` on tiny models: the report's keys and positive numbers, never a wall-clock bound."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import shared_file
+from distilqa.benchmark_training import (
+    MODES,
+    StepClock,
+    TrainingBenchmarkSettings,
+    markdown_report,
+    run_benchmark,
+)
+from distilqa.cli import main as cli_main
+
+
+@pytest.fixture(autouse=True)
+def restore_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # pin_threads writes it; monkeypatch restores it
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettings:
+    values = dict(
+        teacher=str(teacher),
+        student=str(student),
+        train_file=str(shared_file("train.json")),
+        output_dir=str(tmp_path / "bench"),
+        steps=3,
+        warmup_steps=1,
+        batch_size=4,
+        max_seq_length=64,
+        doc_stride=24,
+        max_query_length=20,
+        threads=1,
+    )
+    return TrainingBenchmarkSettings(**{**values, **overrides})
+
+
+def check_report(report: dict) -> None:
+    for mode in MODES:
+        assert report[mode]["s_per_step"] > 0 and report[mode]["peak_rss_mb"] > 0
+    for key in ("online_over_plain", "cached_over_plain", "cache_build_s", "cache_rows"):
+        assert report[key] > 0
+    assert report["hardware"] and report["settings"]["steps"] == 3
+
+
+def test_step_clock_averages_the_intervals_after_warmup():
+    clock = StepClock()
+    clock.stamps = [0.0, 5.0, 6.0, 7.5, 9.0]  # train begin, then 4 step ends
+    assert clock.seconds_per_step(1) == pytest.approx(4.0 / 3)
+    assert clock.seconds_per_step(0) == pytest.approx(9.0 / 4)
+    with pytest.raises(ValueError, match="warm-up"):
+        clock.seconds_per_step(4)
+
+
+def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_distilbert_path):
+    lines: list[str] = []
+    report = run_benchmark(settings(tmp_path, tiny_bert_path, tiny_distilbert_path), isolate=False, log=lines.append)
+    check_report(report)
+    assert report["settings"]["max_train_samples"] == (1 + 3) * 4  # enough windows for every step, one epoch
+    assert report["settings"]["teacher_note"] == "QA model as given"
+    assert len(lines) == 4 and lines[0].startswith("cache build")
+    table = markdown_report(report)
+    assert table.startswith("| mode | s / step | x plain |") and "| cached |" in table and "One-time cache build" in table
+
+
+@pytest.mark.slow
+def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(tmp_path, tiny_bert_path, tiny_distilbert_path, capsys):
+    s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path)
+    argv = ["benchmark", "training", "--teacher", s.teacher, "--student", s.student, "--train_file", s.train_file]
+    argv += ["--output-dir", s.output_dir, "--steps", "3", "--warmup-steps", "1", "--batch-size", "4", "--threads", "1"]
+    argv += ["--max-seq-length", "64", "--doc-stride", "24", "--max-query-length", "20", "--json"]
+    assert cli_main(argv) == 0
+    check_report(json.loads(capsys.readouterr().out))
+
+
+def test_benchmark_cli_names_missing_options(capsys):
+    assert cli_main(["benchmark", "training", "--steps", "3"]) == 2
+    assert "--teacher, --student, --train_file, --output-dir" in capsys.readouterr().err

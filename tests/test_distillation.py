@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import build_bert, build_tokenizer, shared_file
+from distilqa.config import DistillationConfig
+from distilqa.data import load_examples
+from distilqa.distillation import DistillationTrainer
+from distilqa.errors import InputError
+from distilqa.features import FeatureParams, build_eval_features, build_train_features, trim_padding_collator
+from distilqa.losses import soft_cross_entropy
+from distilqa.models import check_same_tokenizer, load_qa_model, load_tokenizer
+
+PARAMS = FeatureParams(128, 32, 32)
+
+
+def distill_config(tmp_path, **kwargs):
+    defaults = dict(
+        output_dir=str(tmp_path / "out"), max_seq_length=128, doc_stride=32, max_query_length=32,
+        per_device_train_batch_size=8, learning_rate=1e-3, seed=0, save_strategy="no", report_to="none",
+        disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    return DistillationConfig(**{**defaults, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def train_features(tiny_tokenizer):
+    examples = load_examples(shared_file("train.json"), limit=32)
+    return build_train_features(examples, tiny_tokenizer, PARAMS).remove_columns(["example_index"])
+
+
+def no_dropout(model):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def test_bert_teacher_gets_token_type_ids_from_a_distilbert_student_batch(tiny_bert_path, tiny_distilbert_path, train_features, tmp_path):
+    teacher = load_qa_model(tiny_bert_path)
+    seen = []
+    original = teacher.forward
+
+    def recording_forward(**kwargs):
+        seen.append(set(kwargs))
+        return original(**kwargs)
+
+    teacher.forward = recording_forward
+    student = load_qa_model(tiny_distilbert_path)
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=distill_config(tmp_path, max_steps=2), train_dataset=train_features)
+    trainer._teacher_inputs = {"input_ids", "attention_mask", "token_type_ids"}  # the recorder hides the signature
+    trainer.train()
+    assert seen and all("token_type_ids" in kwargs for kwargs in seen)
+    assert "token_type_ids" in trainer._signature_columns
+
+
+def test_union_of_inputs_from_signatures(tiny_bert_path, tiny_distilbert_path, train_features, tmp_path):
+    trainer = DistillationTrainer(
+        model=load_qa_model(tiny_distilbert_path), teacher=load_qa_model(tiny_bert_path),
+        args=distill_config(tmp_path, max_steps=1), train_dataset=train_features,
+    )  # fmt: skip
+    trainer._set_signature_columns_if_needed()
+    assert {"input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"} <= set(trainer._signature_columns)
+    assert "token_type_ids" not in trainer._student_inputs and "token_type_ids" in trainer._teacher_inputs
+
+
+def test_distilled_student_moves_toward_the_teacher(tiny_bert_path, tiny_tokenizer, train_features, tmp_path):
+    teacher = load_qa_model(tiny_bert_path)
+    student_dir = build_bert(tmp_path / "student", tiny_tokenizer, layers=1, seed=7)
+    student = no_dropout(load_qa_model(student_dir))
+    batch = trim_padding_collator([train_features[i] for i in range(16)])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def gap():
+        with torch.no_grad():
+            s, t = student(**inputs), teacher(**inputs)
+        return (soft_cross_entropy(s.start_logits, t.start_logits, 2.0) + soft_cross_entropy(s.end_logits, t.end_logits, 2.0)).item()
+
+    before = gap()
+    config = distill_config(tmp_path, max_steps=30, alpha_ce=1.0, alpha_squad=0.0, learning_rate=3e-3)
+    DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator).train()
+    student.eval()
+    assert gap() < 0.5 * before
+
+
+def test_gradient_accumulation_gives_the_same_weights(tiny_bert_path, tiny_tokenizer, train_features, tmp_path):
+    data = train_features.select(range(24))
+    student_dir = build_bert(tmp_path / "student", tiny_tokenizer, layers=1, seed=3)
+    weights = []
+    for batch, accumulation in ((8, 1), (4, 2)):
+        student = no_dropout(load_qa_model(student_dir))
+        config = distill_config(
+            tmp_path, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation, max_steps=3,
+            optim="sgd", learning_rate=0.5, max_grad_norm=0.0,
+        )  # fmt: skip
+        DistillationTrainer(model=student, teacher=load_qa_model(tiny_bert_path), args=config, train_dataset=data).train()
+        weights.append(torch.cat([p.detach().flatten() for p in student.parameters()]).numpy())
+    np.testing.assert_allclose(weights[0], weights[1], atol=1e-5)
+
+
+def test_loss_parts_are_logged(tiny_bert_path, tiny_distilbert_path, train_features, tmp_path):
+    trainer = DistillationTrainer(
+        model=load_qa_model(tiny_distilbert_path), teacher=load_qa_model(tiny_bert_path),
+        args=distill_config(tmp_path, max_steps=4, logging_steps=2), train_dataset=train_features,
+    )  # fmt: skip
+    trainer.train()
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert logs and all({"loss_soft", "loss_hard"} <= set(log) for log in logs)
+
+
+def test_teacher_evaluation_and_student_evaluation(tiny_bert_path, tiny_distilbert_path, tiny_tokenizer, tmp_path):
+    dev = load_examples(shared_file("dev.json"), limit=12)
+    features = build_eval_features(dev, tiny_tokenizer, PARAMS)
+    trainer = DistillationTrainer(
+        model=load_qa_model(tiny_distilbert_path), teacher=load_qa_model(tiny_bert_path),
+        args=distill_config(tmp_path), eval_dataset=features, eval_examples=dev,
+    )  # fmt: skip
+    teacher_metrics = trainer.evaluate_teacher()
+    student_metrics = trainer.evaluate()
+    assert {"teacher_exact_match", "teacher_f1"} <= set(teacher_metrics)
+    assert {"eval_exact_match", "eval_f1"} <= set(student_metrics)
+
+
+def test_tokenizer_mismatch_names_both_models(tmp_path, tiny_bert_path):
+    other = build_tokenizer(tmp_path / "other")
+    other_words = other.get_vocab()
+    assert other_words == load_tokenizer(tiny_bert_path).get_vocab()  # same recipe, same vocabulary
+    check_same_tokenizer(load_tokenizer(tiny_bert_path), other, "teacher-dir", "student-dir")
+    from transformers import BertTokenizerFast
+
+    vocab = tmp_path / "small.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]))
+    small = BertTokenizerFast(vocab=str(vocab))
+    with pytest.raises(InputError, match="teacher-dir and student student-dir do not share a tokenizer"):
+        check_same_tokenizer(load_tokenizer(tiny_bert_path), small, "teacher-dir", "student-dir")
+    cased = BertTokenizerFast(vocab=str(tmp_path / "other" / "vocab.txt"), do_lower_case=False)
+    with pytest.raises(InputError, match="normalizer"):
+        check_same_tokenizer(load_tokenizer(tiny_bert_path), cased, "teacher-dir", "student-dir")
+
+
+def test_config_checks(tmp_path):
+    with pytest.raises(InputError, match="temperature must be > 0"):
+        distill_config(tmp_path, temperature=0)
+    with pytest.raises(InputError, match="both 0"):
+        distill_config(tmp_path, alpha_ce=0, alpha_squad=0)
+    with pytest.raises(InputError, match="teacher_dtype"):
+        distill_config(tmp_path, teacher_dtype="int8")
