@@ -53,29 +53,61 @@ def check_report(report: dict) -> None:
 
 def test_step_clock_averages_the_intervals_after_warmup():
     clock = StepClock()
-    clock.stamps = [0.0, 5.0, 6.0, 7.5, 9.0]  # train begin, then 4 step ends
-    assert clock.seconds_per_step(1) == pytest.approx(4.0 / 3)
-    assert clock.seconds_per_step(0) == pytest.approx(9.0 / 4)
+    clock.stamps = [0.0, 5.0, 6.0, 7.5, 10.0]  # train begin, then 4 step ends
+    assert clock.intervals(1) == [1.0, 1.5, 2.5]
+    assert clock.seconds_per_step(1) == 1.5  # the median
+    assert clock.mean_seconds_per_step(1) == pytest.approx(5.0 / 3)
+    assert clock.seconds_per_step(0) == 2.0  # median of 5, 1, 1.5, 2.5
     with pytest.raises(ValueError, match="warm-up"):
         clock.seconds_per_step(4)
 
 
 def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_distilbert_path):
     lines: list[str] = []
-    report = run_benchmark(settings(tmp_path, tiny_bert_path, tiny_distilbert_path), isolate=False, log=lines.append)
+    report = run_benchmark(
+        settings(tmp_path, tiny_bert_path, tiny_distilbert_path), isolate=False, log=lines.append
+    )
     check_report(report)
-    assert report["settings"]["max_train_samples"] == (1 + 3) * 4  # enough windows for every step, one epoch
+    assert report["settings"]["max_train_samples"] == (1 + 3) * 4  # at least one window per question
+    # Exactly the windows trained on.
+    assert report["settings"]["windows"] == report["cache_rows"] == (1 + 3) * 4
     assert report["settings"]["teacher_note"] == "QA model as given"
     assert len(lines) == 4 and lines[0].startswith("cache build")
     table = markdown_report(report)
-    assert table.startswith("| mode | s / step | x plain |") and "| cached |" in table and "One-time cache build" in table
+    assert (
+        table.startswith("| mode | s / step | x plain |")
+        and "| cached |" in table
+        and "One-time cache build" in table
+    )
 
 
 @pytest.mark.slow
-def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(tmp_path, tiny_bert_path, tiny_distilbert_path, capsys):
+def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
+    tmp_path, tiny_bert_path, tiny_distilbert_path, capsys
+):
     s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path)
-    argv = ["benchmark", "training", "--teacher", s.teacher, "--student", s.student, "--train_file", s.train_file]
-    argv += ["--output-dir", s.output_dir, "--steps", "3", "--warmup-steps", "1", "--batch-size", "4", "--threads", "1"]
+    argv = [
+        "benchmark",
+        "training",
+        "--teacher",
+        s.teacher,
+        "--student",
+        s.student,
+        "--train_file",
+        s.train_file,
+    ]
+    argv += [
+        "--output-dir",
+        s.output_dir,
+        "--steps",
+        "3",
+        "--warmup-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--threads",
+        "1",
+    ]
     argv += ["--max-seq-length", "64", "--doc-stride", "24", "--max-query-length", "20", "--json"]
     assert cli_main(argv) == 0
     check_report(json.loads(capsys.readouterr().out))

@@ -55,9 +55,20 @@ def setup(tmp_path_factory, tiny_bert_path, tiny_tokenizer):
     student = build_bert(root / "student", tiny_tokenizer, layers=1, seed=1)
     tokenizer = load_tokenizer(student)
     examples = load_examples(shared_file("train.json"), limit=QUESTIONS)
-    features = build_train_features(examples, tokenizer, FeatureParams(**PARAMS)).remove_columns(["example_index"])
-    cache = TeacherCache.load_or_build(root / "cache", tiny_bert_path, tokenizer, features, make_config(root / "out"))
-    return {"root": root, "teacher": tiny_bert_path, "student": student, "tokenizer": tokenizer, "features": features, "cache": cache}
+    features = build_train_features(examples, tokenizer, FeatureParams(**PARAMS)).remove_columns(
+        ["example_index"]
+    )
+    cache = TeacherCache.load_or_build(
+        root / "cache", tiny_bert_path, tokenizer, features, make_config(root / "out")
+    )
+    return {
+        "root": root,
+        "teacher": tiny_bert_path,
+        "student": student,
+        "tokenizer": tokenizer,
+        "features": features,
+        "cache": cache,
+    }
 
 
 def make_config(output_dir, **overrides) -> DistillationConfig:
@@ -125,7 +136,9 @@ def test_lookup_returns_the_teachers_rows_in_any_order(setup):
     start, end = cache.lookup(index)
     assert start.shape == end.shape == (5, PARAMS["max_seq_length"]) and start.dtype == torch.float16
     teacher = load_qa_model(setup["teacher"])
-    batch = features.with_format("torch", columns=["input_ids", "token_type_ids", "attention_mask"])[index.tolist()]
+    batch = features.with_format("torch", columns=["input_ids", "token_type_ids", "attention_mask"])[
+        index.tolist()
+    ]
     with torch.inference_mode():
         live = teacher(**batch)
     scale = float(live.start_logits.abs().max())
@@ -140,7 +153,15 @@ def test_lookup_returns_the_teachers_rows_in_any_order(setup):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"gradient_accumulation_steps": 2, "per_device_train_batch_size": 8, "num_train_epochs": 2, "max_steps": -1}],
+    [
+        {},
+        {
+            "gradient_accumulation_steps": 2,
+            "per_device_train_batch_size": 8,
+            "num_train_epochs": 2,
+            "max_steps": -1,
+        },
+    ],
     ids=["plain", "accumulation-2-epochs"],
 )
 def test_cached_distillation_equals_online(setup, tmp_path, overrides):
@@ -154,8 +175,11 @@ def test_cached_distillation_equals_online(setup, tmp_path, overrides):
 
 def test_resume_from_a_checkpoint_with_the_cache(setup, tmp_path):
     straight = distill(setup, tmp_path / "straight", cached=True, save_strategy="steps", save_steps=3)
-    resumed = distill(setup, tmp_path / "resumed", cached=True, resume=str(tmp_path / "straight" / "checkpoint-3"))
-    assert resumed.state.global_step == 6 and len(resumed.losses) == 3  # steps 4-6 only, same shuffled batches
+    resumed = distill(
+        setup, tmp_path / "resumed", cached=True, resume=str(tmp_path / "straight" / "checkpoint-3")
+    )
+    # Steps 4-6 only, on the same shuffled batches as the uninterrupted run.
+    assert resumed.state.global_step == 6 and len(resumed.losses) == 3
     np.testing.assert_allclose(resumed.losses, straight.losses[3:], rtol=1e-6)
     assert max_weight_difference(straight, resumed) < 1e-6
 
@@ -177,7 +201,9 @@ def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, capsys):
     assert cache.built and cache.seq_len == 72 and cache.fingerprint == fingerprint.digest
     # The teacher dtype is part of the key too.
     with pytest.raises(CacheInvalidError, match="teacher_dtype"):
-        TeacherCache.load(path, compute_fingerprint(setup["teacher"], setup["tokenizer"], features, params, "bfloat16"))
+        TeacherCache.load(
+            path, compute_fingerprint(setup["teacher"], setup["tokenizer"], features, params, "bfloat16")
+        )
 
 
 def test_torn_or_edited_cache_is_detected_and_rebuilt(setup, tmp_path, capsys):
@@ -198,7 +224,9 @@ def test_torn_or_edited_cache_is_detected_and_rebuilt(setup, tmp_path, capsys):
     with pytest.raises(CacheInvalidError, match="no manifest.json"):
         TeacherCache.load(missing)
     capsys.readouterr()
-    cache = TeacherCache.load_or_build(truncated, setup["teacher"], setup["tokenizer"], setup["features"], make_config(tmp_path / "o"))
+    cache = TeacherCache.load_or_build(
+        truncated, setup["teacher"], setup["tokenizer"], setup["features"], make_config(tmp_path / "o")
+    )
     assert cache.built and "torn" in capsys.readouterr().out
     TeacherCache.load(truncated, cache.fingerprint)
 
@@ -212,7 +240,8 @@ def test_spot_check_catches_logits_that_do_not_match_the_teacher(setup, tmp_path
     array = np.load(path / LOGITS_FILE)
     np.save(path / LOGITS_FILE, (array + 1).astype(np.float16), allow_pickle=False)
     manifest = json.loads((path / MANIFEST_FILE).read_text())
-    manifest["sha256"] = file_sha256(path / LOGITS_FILE)  # a consistent but wrong cache: only the spot check sees it
+    # A consistent but wrong cache: only the spot check can tell.
+    manifest["sha256"] = file_sha256(path / LOGITS_FILE)
     (path / MANIFEST_FILE).write_text(json.dumps(manifest))
     config = make_config(tmp_path / "o", cache_spot_check=2)
     with pytest.raises(InputError, match="does not match the live teacher"):
@@ -221,15 +250,53 @@ def test_spot_check_catches_logits_that_do_not_match_the_teacher(setup, tmp_path
 
 def test_cache_teacher_cli_then_distill_finds_it_valid(setup, tmp_path, capsys):
     data = str(shared_file("train.json"))
-    common = ["--train_file", data, "--max_train_samples", str(QUESTIONS), *[f"--{k}={v}" for k, v in PARAMS.items()]]
+    common = [
+        "--train_file",
+        data,
+        "--max_train_samples",
+        str(QUESTIONS),
+        *[f"--{k}={v}" for k, v in PARAMS.items()],
+    ]
     cache = tmp_path / "cache"
-    assert cli_main(["cache-teacher", "--teacher", str(setup["teacher"]), "--student", str(setup["student"]), *common, "--output", str(cache)]) == 0
+    assert (
+        cli_main(
+            [
+                "cache-teacher",
+                "--teacher",
+                str(setup["teacher"]),
+                "--student",
+                str(setup["student"]),
+                *common,
+                "--output",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fingerprint" in out and f"{len(setup['features'])} windows" in out
     assert TeacherCache.load(cache, setup["cache"].fingerprint)  # the same key as the library built
     argv = ["distill", "--teacher", str(setup["teacher"]), "--student", str(setup["student"]), *common]
-    argv += ["--teacher_cache", str(cache), "--output_dir", str(tmp_path / "run"), "--max_steps", "2", "--report_to", "none"]
-    argv += ["--use_cpu", "true", "--save_strategy", "no", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
+    argv += [
+        "--teacher_cache",
+        str(cache),
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--max_steps",
+        "2",
+        "--report_to",
+        "none",
+    ]
+    argv += [
+        "--use_cpu",
+        "true",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--dataloader_pin_memory",
+        "false",
+    ]
     assert cli_main(argv) == 0
     assert "valid" in capsys.readouterr().out
     assert cli_main(["cache-teacher", "--teacher", str(setup["teacher"]), *common]) == 2

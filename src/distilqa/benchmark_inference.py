@@ -95,6 +95,24 @@ def export_backend(folder: str | os.PathLike) -> str | None:
     return "onnx-int8" if quantized else "onnx"
 
 
+def process_peak_rss_mb() -> float:
+    """Peak RSS of this process image, in MB (10^6 bytes).
+
+    ``VmHWM`` from /proc, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across fork + exec, so a worker started
+    by a large parent would report the parent's peak. Falls back to ``ru_maxrss`` where /proc is missing.
+    """
+    from distilqa.benchmark import peak_rss_mb
+
+    try:
+        with open("/proc/self/status", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) * 1024 / 1e6, 1)
+    except OSError:
+        pass
+    return peak_rss_mb()
+
+
 def _percentile(values: list[float], q: float) -> float:
     import numpy as np
 
@@ -103,7 +121,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmarkSettings) -> dict[str, Any]:
     """Measure one model folder with one backend in this process (see the module docstring)."""
-    from distilqa.benchmark import peak_rss_mb
     from distilqa.data import load_examples
     from distilqa.inference import QAPredictor
     from distilqa.metrics import score_predictions
@@ -153,7 +170,7 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
         "p95_ms_batch1": _percentile(latencies, 95),
         "params": params,
         "disk_mb": folder_size_mb(folder),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": process_peak_rss_mb(),
         "num_questions": len(examples),
         "seconds_batch32": round(seconds, 3),
         "latency_samples": len(latencies),

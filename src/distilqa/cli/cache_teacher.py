@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from distilqa.errors import InputError
 
-UNUSED_OUTPUT_DIR = "cache-teacher-output-dir-unused"  # DistillationConfig needs one; this command never writes it
+# DistillationConfig needs an output_dir; this command never writes to it.
+UNUSED_OUTPUT_DIR = "cache-teacher-output-dir-unused"
 
 
 @dataclass
@@ -26,9 +27,12 @@ class CacheTeacherArguments:
 
     teacher: str | None = field(default=None, metadata={"help": "fine-tuned QA teacher: folder or hub name"})
     student: str | None = field(
-        default=None, metadata={"help": "tokenize with this student's tokenizer, as distill does (default: the teacher's)"}
+        default=None,
+        metadata={"help": "tokenize with this student's tokenizer, as distill does (default: the teacher's)"},
     )
-    trust_remote_code: bool = field(default=False, metadata={"help": "allow custom modelling code from the checkpoints"})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow custom modelling code from the checkpoints"}
+    )
 
     def __post_init__(self):
         if not self.teacher:
@@ -63,7 +67,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def cache_teacher(cache_args: CacheTeacherArguments, data_args, config, output: str, force: bool = False) -> dict[str, str]:
+def cache_teacher(
+    cache_args: CacheTeacherArguments, data_args, config, output: str, force: bool = False
+) -> dict[str, str]:
     """Build (or validate) the cache for ``distill``'s training features; returns the printed summary."""
     from transformers import set_seed
 
@@ -75,14 +81,25 @@ def cache_teacher(cache_args: CacheTeacherArguments, data_args, config, output: 
     trust = cache_args.trust_remote_code
     tokenizer = load_tokenizer(cache_args.student or cache_args.teacher, trust_remote_code=trust)
     if cache_args.student:
-        check_same_tokenizer(load_tokenizer(cache_args.teacher, trust_remote_code=trust), tokenizer, cache_args.teacher, cache_args.student)
+        check_same_tokenizer(
+            load_tokenizer(cache_args.teacher, trust_remote_code=trust),
+            tokenizer,
+            cache_args.teacher,
+            cache_args.student,
+        )
     _, features = load_split(data_args, tokenizer, config, "train")
     features = features.remove_columns(["example_index"])  # exactly what run_distill hands to the cache
     if force:
-        fingerprint = compute_fingerprint(cache_args.teacher, tokenizer, features, config.feature_params, config.teacher_dtype)
-        cache = TeacherCache.build(output, cache_args.teacher, tokenizer, features, config, fingerprint, trust)
+        fingerprint = compute_fingerprint(
+            cache_args.teacher, tokenizer, features, config.feature_params, config.teacher_dtype
+        )
+        cache = TeacherCache.build(
+            output, cache_args.teacher, tokenizer, features, config, fingerprint, trust
+        )
     else:
-        cache = TeacherCache.load_or_build(output, cache_args.teacher, tokenizer, features, config, trust_remote_code=trust)
+        cache = TeacherCache.load_or_build(
+            output, cache_args.teacher, tokenizer, features, config, trust_remote_code=trust
+        )
     seconds = cache.manifest["build_seconds"]
     return {
         "cache": str(cache.path) + ("" if cache.built else " (already valid, not rebuilt)"),
