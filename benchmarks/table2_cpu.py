@@ -81,7 +81,13 @@ class Results:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from distilqa.config import DataArguments, DistillationConfig, DistillModelArguments, ModelArguments, QuestionAnsweringConfig
+    from distilqa.config import (
+        DataArguments,
+        DistillationConfig,
+        DistillModelArguments,
+        ModelArguments,
+        QuestionAnsweringConfig,
+    )
     from distilqa.data import load_examples
     from distilqa.demo.run import measure, training_config
     from distilqa.models import resolve_model

@@ -46,14 +46,23 @@ def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettin
 def check_report(report: dict) -> None:
     for mode in MODES:
         assert report[mode]["s_per_step"] > 0 and report[mode]["peak_rss_mb"] > 0
-    for key in ("online_over_plain", "cached_over_plain", "cache_build_s", "cache_rows"):
+        assert report[mode]["cpu_s_per_step"] > 0
+    for key in (
+        "online_over_plain",
+        "cached_over_plain",
+        "cached_cpu_over_plain",
+        "cached_max_rss_over_plain",
+        "cache_build_s",
+        "cache_rows",
+    ):
         assert report[key] > 0
     assert report["hardware"] and report["settings"]["steps"] == 3
 
 
 def test_step_clock_averages_the_intervals_after_warmup():
     clock = StepClock()
-    clock.stamps = [0.0, 5.0, 6.0, 7.5, 10.0]  # train begin, then 4 step ends
+    clock.stamps = [(t, t / 2) for t in (0.0, 5.0, 6.0, 7.5, 10.0)]  # train begin, then 4 step ends
+    assert clock.seconds_per_step(1, cpu=True) == 0.75
     assert clock.intervals(1) == [1.0, 1.5, 2.5]
     assert clock.seconds_per_step(1) == 1.5  # the median
     assert clock.mean_seconds_per_step(1) == pytest.approx(5.0 / 3)

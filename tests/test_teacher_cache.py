@@ -5,6 +5,8 @@ with the online teacher's within 1e-3 relative (they agree to ~1e-7) and the fin
 absolute. The weights' bound holds for a fine-tuning learning rate (5e-5): the QA head's bias gets an exactly
 zero gradient (a softmax over positions ignores a constant shift), AdamW turns its float noise into steps of
 +-lr whatever the teacher, so the two runs may differ there by up to 2 * lr per step (SGD agrees to 1e-8).
+The student keeps its dropout (0.1); both runs share one seed, so the masks agree: the online teacher runs in
+eval mode and draws no random numbers.
 """
 
 from __future__ import annotations

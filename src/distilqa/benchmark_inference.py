@@ -159,7 +159,9 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
         began_one = time.perf_counter()
         answer(one, 1)
         latencies.append((time.perf_counter() - began_one) * 1000)
-    scores = score_predictions(examples, result.predictions, na_probs=result.null_odds if examples.version_2 else None)
+    scores = score_predictions(
+        examples, result.predictions, na_probs=result.null_odds if examples.version_2 else None
+    )
     return {
         "model": str(folder),
         "backend": backend,
@@ -179,7 +181,9 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
     }
 
 
-def measure_in_subprocess(folder: str | os.PathLike, backend: str, settings: InferenceBenchmarkSettings) -> dict[str, Any]:
+def measure_in_subprocess(
+    folder: str | os.PathLike, backend: str, settings: InferenceBenchmarkSettings
+) -> dict[str, Any]:
     """:func:`measure` in a fresh Python process (so its peak RSS is its own); the result is one JSON line."""
     threads = str(settings.threads)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "RAYON_NUM_THREADS": threads}
@@ -204,7 +208,13 @@ class Job:
     note: str = ""
 
 
-def plan(models: list[str], backends: list[str], workdir: str | os.PathLike, settings: InferenceBenchmarkSettings, log=print) -> list[Job]:
+def plan(
+    models: list[str],
+    backends: list[str],
+    workdir: str | os.PathLike,
+    settings: InferenceBenchmarkSettings,
+    log=print,
+) -> list[Job]:
     """The rows to measure; PyTorch folders are exported to ONNX / INT8 under ``workdir`` as needed."""
     from distilqa.export import display_name, export_model
 
@@ -214,7 +224,9 @@ def plan(models: list[str], backends: list[str], workdir: str | os.PathLike, set
     jobs = []
     for index, model in enumerate(models):
         if not Path(model).is_dir():
-            raise InputError(f"--models {model}: not a folder; give saved model folders (PyTorch or 'distilqa export' output)")
+            raise InputError(
+                f"--models {model}: not a folder; give saved model folders (PyTorch or 'distilqa export' output)"
+            )
         label = display_name(model)
         own = export_backend(model)
         if own is not None:
@@ -230,7 +242,12 @@ def plan(models: list[str], backends: list[str], workdir: str | os.PathLike, set
             folder = Path(workdir) / f"{index}-{backend}"
             log(f"exporting {model} -> {backend} ...")
             report = export_model(
-                model, folder, quantize="int8" if backend == "onnx-int8" else None, params=settings.params, force=True, log=lambda line: None
+                model,
+                folder,
+                quantize="int8" if backend == "onnx-int8" else None,
+                params=settings.params,
+                force=True,
+                log=lambda line: None,
             )
             parity = report["parity"]
             note = "" if parity["passed"] else "parity check failed: " + "; ".join(parity["failures"])
@@ -240,14 +257,18 @@ def plan(models: list[str], backends: list[str], workdir: str | os.PathLike, set
 
 
 def run_benchmark(
-    models: list[str], settings: InferenceBenchmarkSettings, backends: list[str] = list(BACKENDS), isolate: bool = True, log=print
+    models: list[str],
+    settings: InferenceBenchmarkSettings,
+    backends: list[str] | None = None,
+    isolate: bool = True,
+    log=print,
 ) -> list[dict[str, Any]]:
     """Measure every model with every backend; one row per (model, backend), in order.
 
     Args:
         models: PyTorch model folders and/or ``distilqa export`` folders.
         settings (:class:`InferenceBenchmarkSettings`): data, threads, batch size, latency samples, windowing.
-        backends: any of ``torch``, ``onnx``, ``onnx-int8``.
+        backends: any of ``torch``, ``onnx``, ``onnx-int8`` (default: all three).
         isolate (`bool`, defaults to `True`): measure each row in a fresh subprocess. `False` measures in this
             process (for tests): peak RSS then covers everything measured so far.
 
@@ -258,6 +279,7 @@ def run_benchmark(
     """
     from distilqa.benchmark import cpu_model
 
+    backends = list(backends or BACKENDS)
     rows = []
     load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(prefix="distilqa-bench-") as workdir:
@@ -327,7 +349,13 @@ def plot(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
     for row in rows:
         color = f"C{names.index(row['name']) % 10}"
         ax.scatter(row["qps_batch32"], row["f1"], marker=markers.get(row["backend"], "x"), color=color, s=60)
-        ax.annotate(f"{row['name']} [{row['backend']}]", (row["qps_batch32"], row["f1"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.annotate(
+            f"{row['name']} [{row['backend']}]",
+            (row["qps_batch32"], row["f1"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("questions / s (batch 32, end to end, log scale)")
     ax.set_ylabel("F1")

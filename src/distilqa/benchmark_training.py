@@ -14,11 +14,14 @@ time is the interval between consecutive stamps. Intervals, rather than ``on_ste
 include fetching and collating the batch, which the cached mode changes (its extra ``feature_index`` column), as
 well as the cache lookup. ``s_per_step`` is the median interval after ``warmup_steps`` (every step does the same
 work, so the median is the typical step and ignores bursts of other load on a shared machine);
-``s_per_step_mean`` (total time after warm-up / steps) is reported beside it.
+``s_per_step_mean`` (total time after warm-up / steps) is reported beside it. ``cpu_s_per_step`` is the median
+of the process's CPU seconds per step (all threads): on a machine shared with other jobs it varies far less than
+wall time, so ``*_cpu_over_plain`` is the steadier ratio there (it counts OpenMP spin-waits as work, though).
 
 **Memory.** RSS sampled every 10 ms during ``trainer.train()`` (:class:`distilqa.benchmark.PeakRss`): the
-models, optimizer state, activations and, for ``cached``, the pages of the cache that were read. On a GPU,
-``torch.cuda.max_memory_allocated`` too.
+models, optimizer state, activations and, for ``cached``, the pages of the cache that were read. Sampling can
+miss a short peak, so the kernel's exact high-water mark of the (fresh) process, ``ru_maxrss``, is reported
+beside it as ``process_max_rss_mb``. On a GPU, ``torch.cuda.max_memory_allocated`` too.
 
 **Noise.** ``repeats`` > 1 runs the modes in interleaved rounds (plain, online, cached, plain, ...) and keeps each
 mode's fastest round, the least disturbed by other load on the machine; every round's figure is reported.
@@ -38,7 +41,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from distilqa.benchmark import PeakRss, hardware_line, pin_threads
+from distilqa.benchmark import PeakRss, hardware_line, peak_rss_mb, pin_threads
 
 MODES = ("plain", "online", "cached")
 RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
@@ -95,17 +98,18 @@ class TrainingBenchmarkSettings:
 
 
 class StepClock(TrainerCallback):
-    """Timestamps of ``on_train_begin`` and every ``on_step_end`` (``perf_counter``, CUDA synchronised)."""
+    """Wall-clock (``perf_counter``, CUDA synchronised) and process-CPU (``process_time``) stamps of
+    ``on_train_begin`` and every ``on_step_end``."""
 
     def __init__(self):
-        self.stamps: list[float] = []
+        self.stamps: list[tuple[float, float]] = []
 
     def _stamp(self):
         import torch
 
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             torch.cuda.synchronize()
-        self.stamps.append(time.perf_counter())
+        self.stamps.append((time.perf_counter(), time.process_time()))
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.stamps = []
@@ -114,22 +118,21 @@ class StepClock(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self._stamp()
 
-    def intervals(self, warmup_steps: int) -> list[float]:
+    def intervals(self, warmup_steps: int, cpu: bool = False) -> list[float]:
         """Seconds of each step after the first ``warmup_steps`` (from one step end to the next)."""
         if len(self.stamps) - 1 <= warmup_steps:
             raise ValueError(
                 f"only {len(self.stamps) - 1} steps ran; need more than {warmup_steps} warm-up steps"
             )
-        return [
-            b - a for a, b in zip(self.stamps[warmup_steps:-1], self.stamps[warmup_steps + 1 :], strict=True)
-        ]
+        times = [stamp[1 if cpu else 0] for stamp in self.stamps[warmup_steps:]]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
 
-    def seconds_per_step(self, warmup_steps: int) -> float:
-        """Median step time after warm-up."""
-        return statistics.median(self.intervals(warmup_steps))
+    def seconds_per_step(self, warmup_steps: int, cpu: bool = False) -> float:
+        """Median step time after warm-up (``cpu``: process CPU seconds, all threads)."""
+        return statistics.median(self.intervals(warmup_steps, cpu))
 
     def mean_seconds_per_step(self, warmup_steps: int) -> float:
-        """Total time after warm-up divided by the steps."""
+        """Total wall time after warm-up divided by the steps."""
         return statistics.fmean(self.intervals(warmup_steps))
 
 
@@ -247,8 +250,11 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
         "mode": mode,
         "s_per_step": round(clock.seconds_per_step(settings.warmup_steps), 4),
         "s_per_step_mean": round(clock.mean_seconds_per_step(settings.warmup_steps), 4),
+        "cpu_s_per_step": round(clock.seconds_per_step(settings.warmup_steps, cpu=True), 4),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "peak_rss_mb": rss.peak_mb,
         "rss_at_start_mb": rss_start,
+        "process_max_rss_mb": peak_rss_mb(),
         "steps": trainer.state.global_step,
         "windows": len(features),
     }
@@ -308,7 +314,8 @@ def run_benchmark(
             result = run(settings, mode)
             runs[mode].append(result)
             log(
-                f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step, peak RSS {result['peak_rss_mb']:.0f} MB"
+                f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step "
+                f"({result['cpu_s_per_step']:.3f} CPU s), peak RSS {result['peak_rss_mb']:.0f} MB"
             )
     report: dict[str, Any] = {}
     for mode in MODES:
@@ -317,14 +324,21 @@ def run_benchmark(
             "s_per_step": best["s_per_step"],
             "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[mode]),
             "s_per_step_mean": best["s_per_step_mean"],
+            "cpu_s_per_step": min(r["cpu_s_per_step"] for r in runs[mode]),
             "rss_at_start_mb": best["rss_at_start_mb"],
+            "process_max_rss_mb": max(r["process_max_rss_mb"] for r in runs[mode]),
             "runs_s_per_step": [r["s_per_step"] for r in runs[mode]],
+            "runs_load_average_1min": [r["load_average_1min"] for r in runs[mode]],
             **({"cuda_peak_mb": best["cuda_peak_mb"]} if "cuda_peak_mb" in best else {}),
         }
     plain = report["plain"]
     for mode in ("online", "cached"):
         report[f"{mode}_over_plain"] = round(report[mode]["s_per_step"] / plain["s_per_step"], 3)
+        report[f"{mode}_cpu_over_plain"] = round(report[mode]["cpu_s_per_step"] / plain["cpu_s_per_step"], 3)
         report[f"{mode}_rss_over_plain"] = round(report[mode]["peak_rss_mb"] / plain["peak_rss_mb"], 3)
+        report[f"{mode}_max_rss_over_plain"] = round(
+            report[mode]["process_max_rss_mb"] / plain["process_max_rss_mb"], 3
+        )
     report.update(
         cache_build_s=build["cache_build_s"],
         cache_rows=build["cache_rows"],
@@ -359,7 +373,10 @@ def markdown_report(report: dict[str, Any]) -> str:
                 "mode": mode,
                 "s": entry["s_per_step"],
                 "x": 1.0 if mode == "plain" else report[f"{mode}_over_plain"],
+                "cpu": entry["cpu_s_per_step"],
+                "xc": 1.0 if mode == "plain" else report[f"{mode}_cpu_over_plain"],
                 "rss": entry["peak_rss_mb"],
+                "max": entry["process_max_rss_mb"],
                 "xr": 1.0 if mode == "plain" else report[f"{mode}_rss_over_plain"],
                 "gpu": entry.get("cuda_peak_mb"),
             }
@@ -368,8 +385,11 @@ def markdown_report(report: dict[str, Any]) -> str:
         ("mode", "mode"),
         ("s", "s / step"),
         ("x", "x plain"),
+        ("cpu", "CPU s / step"),
+        ("xc", "CPU x plain"),
         ("rss", "peak RSS (MB)"),
         ("xr", "RSS x plain"),
+        ("max", "process max RSS (MB)"),
     ]
     if any(r["gpu"] is not None for r in rows):
         columns.append(("gpu", "CUDA peak (MB)"))

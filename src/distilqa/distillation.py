@@ -108,9 +108,13 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        if "loss" in logs and self._parts[2] > 0:  # the two loss terms, averaged like HF averages "loss"
-            soft, hard, count = self._parts.tolist()
-            logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
+        if "loss" in logs:  # the two loss terms, averaged over steps and processes like HF averages "loss"
+            parts = self._parts
+            if self.args.world_size > 1:  # every process logs at the same steps, so the collective is safe
+                parts = self.accelerator.reduce(parts.to(self.args.device), reduction="sum").cpu()
+            soft, hard, count = parts.tolist()
+            if count > 0:
+                logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
             self._parts.zero_()
         super().log(logs, *args, **kwargs)
 

@@ -24,11 +24,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,13 @@ class ParityTolerance:
     def __post_init__(self):
         for name in ("max_logit_diff", "max_f1_drop"):
             if getattr(self, name) < 0:
-                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}; pass --{name.replace('_', '-')} 0 or more")
+                raise InputError(
+                    f"{name} must be >= 0, got {getattr(self, name)}; pass --{name.replace('_', '-')} 0 or more"
+                )
         if not 0.0 <= self.min_span_agreement <= 1.0:
-            raise InputError(f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min-span-agreement 0.9")
+            raise InputError(
+                f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min-span-agreement 0.9"
+            )
 
 
 @dataclass
@@ -124,9 +129,13 @@ class OnnxQAModel:
         if threads:
             options.intra_op_num_threads = int(threads)
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own, untyped errors
-            raise InputError(f"onnxruntime cannot load {path}: {' '.join(str(err).split())[:200]}; re-export it") from None
+            raise InputError(
+                f"onnxruntime cannot load {path}: {' '.join(str(err).split())[:200]}; re-export it"
+            ) from None
         self.path = path
         self.input_names = [i.name for i in self.session.get_inputs()]
         missing = [o for o in OUTPUTS if o not in {o.name for o in self.session.get_outputs()}]
@@ -134,12 +143,18 @@ class OnnxQAModel:
             raise InputError(f"{path} has no output {missing[0]!r}; export it with 'distilqa export'")
         config = path.parent / "config.json"
         # Read-only view of config.json (e.g. max_position_embeddings) without importing transformers.
-        self.config = types.SimpleNamespace(**json.loads(config.read_text(encoding="utf-8"))) if config.exists() else None
+        self.config = (
+            types.SimpleNamespace(**json.loads(config.read_text(encoding="utf-8")))
+            if config.exists()
+            else None
+        )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         missing = [n for n in self.input_names if n not in batch]
         if missing:
-            raise InputError(f"{self.path} needs input {missing[0]!r}; build features with the tokenizer saved beside it")
+            raise InputError(
+                f"{self.path} needs input {missing[0]!r}; build features with the tokenizer saved beside it"
+            )
         feeds = {n: np.ascontiguousarray(batch[n], dtype=np.int64) for n in self.input_names}
         start, end = self.session.run(list(OUTPUTS), feeds)
         return start, end
@@ -168,7 +183,9 @@ def export_onnx(model, tokenizer, path: str | os.PathLike, opset: int = DEFAULT_
     names = onnx_input_names(model, tokenizer)
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     if size >= MAX_SINGLE_FILE_BYTES:
-        raise InputError(f"the model's weights take {size / 1e9:.1f} GB; one ONNX file holds < 2 GB: export a smaller model")
+        raise InputError(
+            f"the model's weights take {size / 1e9:.1f} GB; one ONNX file holds < 2 GB: export a smaller model"
+        )
 
     class LogitsOnly(torch.nn.Module):
         """The model with named tensor inputs and a (start_logits, end_logits) tuple out."""
@@ -194,7 +211,7 @@ def export_onnx(model, tokenizer, path: str | os.PathLike, opset: int = DEFAULT_
     )
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
     wrapper = LogitsOnly(model.eval()).eval()
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_exporter():
         torch.onnx.export(
             wrapper,
             (),
@@ -212,6 +229,25 @@ def export_onnx(model, tokenizer, path: str | os.PathLike, opset: int = DEFAULT_
     return names
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence the exporter's chatter (torchvision not installed, axis renaming, pytree deprecations)."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def _check_dynamic(path: str | os.PathLike, names: list[str]) -> None:
     import onnx
 
@@ -219,12 +255,18 @@ def _check_dynamic(path: str | os.PathLike, names: list[str]) -> None:
     for item in [*graph.input, *graph.output]:
         dims = item.type.tensor_type.shape.dim
         if len(dims) != 2 or not all(d.dim_param for d in dims):
-            raise InputError(f"the export of {item.name} has fixed shape {[d.dim_value for d in dims]}; please report this")
+            raise InputError(
+                f"the export of {item.name} has fixed shape {[d.dim_value for d in dims]}; please report this"
+            )
     if [i.name for i in graph.input] != names:
-        raise InputError(f"the export has inputs {[i.name for i in graph.input]}, expected {names}; please report this")
+        raise InputError(
+            f"the export has inputs {[i.name for i in graph.input]}, expected {names}; please report this"
+        )
 
 
-def quantize_int8(source: str | os.PathLike, target: str | os.PathLike, options: QuantizeOptions | None = None) -> dict[str, Any]:
+def quantize_int8(
+    source: str | os.PathLike, target: str | os.PathLike, options: QuantizeOptions | None = None
+) -> dict[str, Any]:
     """INT8 dynamic quantization of an fp32 ONNX file; returns the settings used (for the export report).
 
     The model is first pre-processed as the onnxruntime docs recommend (``quant_pre_process``: shape inference
@@ -263,41 +305,76 @@ def _qa_head_nodes(model) -> list[str]:
     """MatMul nodes whose weight is (hidden, 2): the QA head."""
     shapes = {init.name: list(init.dims) for init in model.graph.initializer}
     return [
-        n.name for n in model.graph.node if n.op_type in ("MatMul", "Gemm") and any(shapes.get(i, [0])[-1:] == [2] for i in n.input)
+        n.name
+        for n in model.graph.node
+        if n.op_type in ("MatMul", "Gemm") and any(shapes.get(i, [0])[-1:] == [2] for i in n.input)
     ]
 
 
-@dataclass
-class _Run:
-    start: np.ndarray
-    end: np.ndarray
-    predictions: dict[str, str]
-    scores: dict[str, float] = field(default_factory=dict)
+class _ParityCheck:
+    """PyTorch fp32 answers and logits on the parity features, and comparisons of exports against them."""
 
+    def __init__(self, model, tokenizer, examples, params, tolerance: ParityTolerance, batch_size: int):
+        from distilqa.features import build_eval_features
+        from distilqa.inference import QAPredictor
 
-def _run(predictor, examples, features, batch_size: int) -> _Run:
-    from distilqa.metrics import score_predictions
-    from distilqa.postprocess import offsets_array, postprocess_predictions
+        self.tokenizer, self.examples, self.params = tokenizer, examples, params
+        self.tolerance, self.batch_size = tolerance, batch_size
+        self.features = build_eval_features(examples, tokenizer, params)
+        self.mask = np.asarray(self.features["attention_mask"], dtype=bool)
+        self.start, self.end, self.predictions, self.scores = self._run(QAPredictor(model, tokenizer, params))
+        self.failures: list[str] = []
 
-    start, end = predictor.logits(features, batch_size=batch_size, progress=False)
-    result = postprocess_predictions(
-        examples, features["example_id"], offsets_array(features["offset_mapping"]), start, end, version_2=examples.version_2
-    )
-    na = result.null_odds if examples.version_2 else None
-    scores = dict(score_predictions(examples, result.predictions, na_probs=na))
-    scores = {"exact_match": round(float(scores.get("exact_match", scores.get("exact", 0.0))), 2), "f1": round(float(scores["f1"]), 2)}
-    return _Run(start, end, result.predictions, scores)
+    def _run(self, predictor):
+        from distilqa.metrics import score_predictions
+        from distilqa.postprocess import offsets_array, postprocess_predictions
 
+        start, end = predictor.logits(self.features, batch_size=self.batch_size, progress=False)
+        offsets = offsets_array(self.features["offset_mapping"])
+        v2 = self.examples.version_2
+        result = postprocess_predictions(
+            self.examples, self.features["example_id"], offsets, start, end, version_2=v2
+        )
+        scores = score_predictions(
+            self.examples, result.predictions, na_probs=result.null_odds if v2 else None
+        )
+        em = scores.get("exact_match", scores.get("exact", 0.0))
+        return (
+            start,
+            end,
+            result.predictions,
+            {"exact_match": round(float(em), 2), "f1": round(float(scores["f1"]), 2)},
+        )
 
-def _compare(reference: _Run, other: _Run, mask: np.ndarray) -> dict[str, Any]:
-    diff = np.abs(np.concatenate([(reference.start - other.start)[mask], (reference.end - other.end)[mask]]))
-    same = sum(reference.predictions[k] == other.predictions.get(k) for k in reference.predictions)
-    return {
-        "max_abs_logit_diff": float(diff.max()),
-        "span_agreement": round(same / len(reference.predictions), 4),
-        **other.scores,
-        "f1_change": round(other.scores["f1"] - reference.scores["f1"], 2),
-    }
+    def compare(self, onnx_file: Path, quantized: bool) -> dict[str, Any]:
+        """Run the export on the same features; record a failure when it misses the tolerance."""
+        from distilqa.inference import QAPredictor
+
+        start, end, predictions, scores = self._run(
+            QAPredictor(OnnxQAModel(onnx_file), self.tokenizer, self.params)
+        )
+        diff = max(np.abs(self.start - start)[self.mask].max(), np.abs(self.end - end)[self.mask].max())
+        same = sum(predictions.get(k) == v for k, v in self.predictions.items())
+        result = {
+            "max_abs_logit_diff": float(diff),
+            "span_agreement": round(same / len(self.predictions), 4),
+            **scores,
+            "f1_change": round(scores["f1"] - self.scores["f1"], 2),
+        }
+        tol = self.tolerance
+        if not quantized and result["max_abs_logit_diff"] > tol.max_logit_diff:
+            self.failures.append(
+                f"fp32 max |logit diff| {diff:.2e} > --max-logit-diff {tol.max_logit_diff:g}"
+            )
+        if quantized and result["span_agreement"] < tol.min_span_agreement:
+            self.failures.append(
+                f"INT8 span agreement {result['span_agreement']:.1%} < --min-span-agreement {tol.min_span_agreement:g}"
+            )
+        if quantized and -result["f1_change"] > tol.max_f1_drop:
+            self.failures.append(
+                f"INT8 F1 drop {-result['f1_change']:.2f} > --max-f1-drop {tol.max_f1_drop:g}"
+            )
+        return result
 
 
 def export_model(
@@ -340,40 +417,40 @@ def export_model(
 
     from distilqa.data import load_examples
     from distilqa.demo import demo_data
-    from distilqa.features import FeatureParams, build_eval_features
+    from distilqa.features import FeatureParams
     from distilqa.files import atomic_directory, atomic_write_json
-    from distilqa.inference import QAPredictor, is_onnx_folder
+    from distilqa.inference import is_onnx_folder
     from distilqa.models import count_parameters, load_qa_model, load_tokenizer
 
     if quantize not in (None, "int8"):
-        raise InputError(f"--quantize {quantize!r} is not supported; use --quantize int8 or leave it out for fp32")
+        raise InputError(
+            f"--quantize {quantize!r} is not supported; use --quantize int8 or leave it out for fp32"
+        )
     if is_onnx_folder(model_dir):
         raise InputError(f"{model_dir} is already an ONNX export; give the PyTorch model folder it came from")
     output = Path(output)
     if output.exists() and output.resolve() == Path(model_dir).resolve():
         raise InputError(f"--output {output} is the model folder itself; choose a new folder for the export")
     if output.exists() and any(output.iterdir()) and not (output / REPORT_FILE).exists():
-        raise InputError(f"--output {output} exists and is not an earlier export; remove it or choose another folder")
+        raise InputError(
+            f"--output {output} exists and is not an earlier export; remove it or choose another folder"
+        )
     onnxruntime = _require("onnxruntime")
     tolerance = tolerance or ParityTolerance()
     params = params or FeatureParams()
     model = load_qa_model(model_dir, require_qa_head=True)
     tokenizer = load_tokenizer(model_dir)
-    source = str(data) if data is not None else str(demo_data("dev"))
-    examples = load_examples(source, check_offsets="ignore", limit=limit)
-    features = build_eval_features(examples, tokenizer, params)
-    mask = np.asarray(features["attention_mask"], dtype=bool)
-    log(f"parity data: {len(examples)} questions, {len(features)} windows ({'built-in demo dev set' if data is None else source})")
-
-    reference = _run(QAPredictor(model, tokenizer, params), examples, features, batch_size)
+    name = "built-in demo dev set" if data is None else str(data)
+    examples = load_examples(demo_data("dev") if data is None else data, check_offsets="ignore", limit=limit)
+    check = _ParityCheck(model, tokenizer, examples, params, tolerance, batch_size)
+    log(f"parity data: {name}, {len(examples)} questions, {len(check.features)} windows")
     parity: dict[str, Any] = {
-        "data": "built-in demo dev set" if data is None else source,
+        "data": name,
         "questions": len(examples),
-        "windows": len(features),
+        "windows": len(check.features),
         "tolerance": asdict(tolerance),
-        "pytorch_fp32": reference.scores,
+        "pytorch_fp32": check.scores,
     }
-    failures = []
     report: dict[str, Any] = {
         "source_model": str(model_dir),
         "exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
@@ -382,39 +459,33 @@ def export_model(
         "parameters": count_parameters(model),
         "feature_params": params.to_dict(),
         "quantization": None,
+        "outputs": list(OUTPUTS),
     }
     with atomic_directory(output) as tmp:
-        report["inputs"] = export_onnx(model, tokenizer, tmp / ONNX_FILE, opset=opset)
-        report["outputs"] = list(OUTPUTS)
-        fp32 = _compare(reference, _run(QAPredictor(OnnxQAModel(tmp / ONNX_FILE), tokenizer, params), examples, features, batch_size), mask)
-        parity["onnx_fp32"] = fp32
-        log(f"fp32 ONNX vs PyTorch: max |logit diff| {fp32['max_abs_logit_diff']:.2e} (tolerance {tolerance.max_logit_diff:g})")
-        if fp32["max_abs_logit_diff"] > tolerance.max_logit_diff:
-            failures.append(f"fp32 max |logit diff| {fp32['max_abs_logit_diff']:.2e} > --max-logit-diff {tolerance.max_logit_diff:g}")
+        onnx_file = tmp / ONNX_FILE
+        report["inputs"] = export_onnx(model, tokenizer, onnx_file, opset=opset)
+        fp32 = parity["onnx_fp32"] = check.compare(onnx_file, quantized=False)
+        log(
+            f"fp32 ONNX vs PyTorch: max |logit diff| {fp32['max_abs_logit_diff']:.2e} (tolerance {tolerance.max_logit_diff:g})"
+        )
         if quantize == "int8":
             fp32_file = tmp / "model-fp32.onnx"
-            os.replace(tmp / ONNX_FILE, fp32_file)
-            report["quantization"] = quantize_int8(fp32_file, tmp / ONNX_FILE, quantize_options)
+            os.replace(onnx_file, fp32_file)
+            report["quantization"] = quantize_int8(fp32_file, onnx_file, quantize_options)
             fp32_file.unlink()
-            int8 = _compare(reference, _run(QAPredictor(OnnxQAModel(tmp / ONNX_FILE), tokenizer, params), examples, features, batch_size), mask)
-            parity["onnx_int8"] = int8
-            drop = -int8["f1_change"]
+            int8 = parity["onnx_int8"] = check.compare(onnx_file, quantized=True)
             log(
-                f"INT8 ONNX vs PyTorch fp32: span agreement {int8['span_agreement']:.1%} (minimum {tolerance.min_span_agreement:.0%}), "
-                f"F1 {reference.scores['f1']:.2f} -> {int8['f1']:.2f} (allowed drop {tolerance.max_f1_drop:g})"
+                f"INT8 ONNX vs PyTorch fp32: span agreement {int8['span_agreement']:.1%} (minimum "
+                f"{tolerance.min_span_agreement:.0%}), F1 {check.scores['f1']:.2f} -> {int8['f1']:.2f} "
+                f"(allowed drop {tolerance.max_f1_drop:g})"
             )
-            if int8["span_agreement"] < tolerance.min_span_agreement:
-                failures.append(f"INT8 span agreement {int8['span_agreement']:.1%} < --min-span-agreement {tolerance.min_span_agreement:g}")
-            if drop > tolerance.max_f1_drop:
-                failures.append(f"INT8 F1 drop {drop:.2f} > --max-f1-drop {tolerance.max_f1_drop:g}")
-        parity["passed"] = not failures
-        parity["failures"] = failures
-        report["parity"] = parity
-        report["forced"] = bool(failures and force)
+        failures = check.failures
+        parity.update(passed=not failures, failures=failures)
+        report.update(parity=parity, forced=bool(failures and force))
         if failures and not force:
             error = ParityError(
-                f"parity check failed, nothing written to {output}: {'; '.join(failures)}; "
-                "relax the tolerance, try other quantization settings (--per-channel, --quantize-ops MatMul), or pass --force"
+                f"parity check failed, nothing written to {output}: {'; '.join(failures)}; relax the tolerance, "
+                "try other quantization settings (--per-channel, --quantize-ops MatMul), or pass --force"
             )
             error.report = report
             raise error
@@ -463,7 +534,10 @@ def _write_card(folder: Path, location: Path, report: dict[str, Any]) -> None:
         base_models={"source": report["source_model"]},
         data={"parity check": f"{parity['data']} ({parity['questions']} questions)"},
         hyperparameters=settings,
-        metrics={"eval_data": parity["data"], **{k: {**v, "num_questions": parity["questions"]} for k, v in rows.items()}},
+        metrics={
+            "eval_data": parity["data"],
+            **{k: {**v, "num_questions": parity["questions"]} for k, v in rows.items()},
+        },
         speed={"parameters": report["parameters"]},
         notes=notes,
         location=location,
@@ -473,4 +547,8 @@ def _write_card(folder: Path, location: Path, report: dict[str, Any]) -> None:
 def display_name(path: str | os.PathLike) -> str:
     """``runs/student/model`` -> ``student/model``: the folder name, with its parent when it is generic."""
     path = Path(path)
-    return f"{path.parent.name}/{path.name}" if path.name in {"model", "final", "onnx", "export"} and path.parent.name else path.name
+    return (
+        f"{path.parent.name}/{path.name}"
+        if path.name in {"model", "final", "onnx", "export"} and path.parent.name
+        else path.name
+    )

@@ -29,6 +29,26 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable(path: str | os.PathLike, what: str = "output folder", folder: bool = True) -> Path:
+    """Raise :class:`InputError` unless ``path`` (a folder, or a file when ``folder=False``) can be written later.
+
+    Creates nothing, so a command can check its outputs before any work and leave no trace when it fails.
+    Permission bits are checked with ``os.access`` (which root passes); a path under a regular file always fails.
+    """
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise InputError(f"{what} {path} is a file, not a folder; choose a folder path")
+        if not folder and path.is_dir():
+            raise InputError(f"{what} {path} is a folder; give a file path")
+    existing = path if folder and path.is_dir() else next((p for p in path.parents if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise InputError(f"{what} {path} cannot be created: {existing} is a file, not a folder; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {path} cannot be written: {existing} is not writable; choose another path")
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

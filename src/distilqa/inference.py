@@ -82,8 +82,12 @@ class QAPredictor:
         params: FeatureParams | None = None,
         device: str = "cpu",
         trust_remote_code: bool = False,
+        tokenizer=None,
     ) -> QAPredictor:
-        """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``."""
+        """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``.
+
+        ``tokenizer`` (already loaded from the same folder) skips loading it again.
+        """
         from distilqa.models import load_qa_model, load_tokenizer
 
         if is_onnx_folder(name_or_path):
@@ -92,7 +96,8 @@ class QAPredictor:
             model = OnnxQAModel(Path(name_or_path) / "model.onnx")
         else:
             model = load_qa_model(name_or_path, require_qa_head=True, trust_remote_code=trust_remote_code)
-        tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
+        if tokenizer is None:
+            tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
         return cls(model, tokenizer, params=params, device=device)
 
     def logits(self, features, batch_size: int = 32, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:

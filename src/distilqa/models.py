@@ -78,22 +78,12 @@ def is_qa_config(config: Any) -> bool:
     return any(a.endswith("ForQuestionAnswering") for a in (getattr(config, "architectures", None) or []))
 
 
-def load_qa_model(
-    name_or_path: str | os.PathLike,
-    require_qa_head: bool = True,
-    trust_remote_code: bool = False,
-    dtype: Any = None,
-):
-    """An ``AutoModelForQuestionAnswering`` from safetensors weights.
+def load_qa_config(name_or_path: str | os.PathLike, require_qa_head: bool = True, trust_remote_code: bool = False):
+    """The config of a QA model, after the checks that need no weights (folder, safetensors only, QA head).
 
-    Args:
-        name_or_path: a local folder (saved with ``save_pretrained``) or a hub name.
-        require_qa_head (`bool`, defaults to `True`): refuse a checkpoint without a trained QA head (a base
-            encoder). Training passes `False`: a base model gets a newly initialised head.
-        trust_remote_code (`bool`, defaults to `False`): allow custom modelling code from the checkpoint.
-        dtype: torch dtype to load in (default: as saved, float32 for most checkpoints).
+    Cheap: lets a command refuse a wrong model before it loads any weights.
     """
-    from transformers import AutoConfig, AutoModelForQuestionAnswering
+    from transformers import AutoConfig
 
     name_or_path = resolve_model(name_or_path)
     local = looks_local(name_or_path)
@@ -118,16 +108,38 @@ def load_qa_model(
             f"{name_or_path} is not a question-answering model (architectures: {config.architectures}); "
             "fine-tune it first with 'distilqa train', or give a model saved by distilqa"
         )
-    kwargs = {"use_safetensors": True, "trust_remote_code": trust_remote_code}
-    if dtype is not None:
-        kwargs["dtype"] = dtype
+    return config
+
+
+def load_qa_model(
+    name_or_path: str | os.PathLike,
+    require_qa_head: bool = True,
+    trust_remote_code: bool = False,
+    dtype: Any = None,
+):
+    """An ``AutoModelForQuestionAnswering`` from safetensors weights.
+
+    Args:
+        name_or_path: a local folder (saved with ``save_pretrained``) or a hub name.
+        require_qa_head (`bool`, defaults to `True`): refuse a checkpoint without a trained QA head (a base
+            encoder). Training passes `False`: a base model gets a newly initialised head.
+        trust_remote_code (`bool`, defaults to `False`): allow custom modelling code from the checkpoint.
+        dtype: torch dtype to load in (default: as saved, float32 for most checkpoints).
+    """
+    from transformers import AutoModelForQuestionAnswering
+
+    config = load_qa_config(name_or_path, require_qa_head=require_qa_head, trust_remote_code=trust_remote_code)
+    name_or_path = resolve_model(name_or_path)
+    kwargs = {} if dtype is None else {"dtype": dtype}
     try:
-        model = AutoModelForQuestionAnswering.from_pretrained(str(name_or_path), config=config, **kwargs)
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            str(name_or_path), config=config, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+        )
     except Exception as err:  # noqa: BLE001
         message = " ".join(str(err).split())[:200]
-        if local:
+        if looks_local(name_or_path):
             raise InputError(
-                f"cannot load the weights in {path}: {message}; the safetensors file may be corrupted or truncated"
+                f"cannot load the weights in {name_or_path}: {message}; the safetensors file may be corrupted or truncated"
             ) from None
         raise _hub_error(str(name_or_path), err, "model") from None
     model.eval()

@@ -3,63 +3,34 @@
 Output folder layout::
 
     OUTPUT_DIR/
-      checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one)
+      checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one, see
+                             :mod:`distilqa.checkpoints`; ``--resume`` starts from the newest complete one)
       model/                 the final model + tokenizer + README.md model card (written atomically)
       metrics.json           final metrics, hyperparameters, timings
+      eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
+from distilqa.checkpoints import (  # noqa: F401 - COMPLETE_MARKER and the callback are re-exported (they lived here)
+    COMPLETE_MARKER,
+    CheckpointCompleteCallback,
+    last_complete_checkpoint,
+)
 from distilqa.errors import InputError
 from distilqa.features import trim_padding_collator
-from distilqa.files import atomic_directory, atomic_write_json
+from distilqa.files import atomic_directory, atomic_write_json, check_writable
 
 logger = logging.getLogger(__name__)
 
-COMPLETE_MARKER = "distilqa_complete.json"
 FINAL_DIR = "model"
-
-
-class CheckpointCompleteCallback(TrainerCallback):
-    """Marks a checkpoint folder complete once the Trainer has written all of it (``on_save`` runs after)."""
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if folder.is_dir():
-                files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file() and p.name != COMPLETE_MARKER}
-                atomic_write_json(folder / COMPLETE_MARKER, {"global_step": state.global_step, "files": files})
-
-
-def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest ``checkpoint-N`` whose marker exists and whose files still have the recorded sizes."""
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        return None
-    found = []
-    for folder in output_dir.glob("checkpoint-*"):
-        marker = folder / COMPLETE_MARKER
-        try:
-            step = int(folder.name.split("-", 1)[1])
-            record = json.loads(marker.read_text())
-        except (ValueError, OSError, json.JSONDecodeError):
-            logger.warning("skipping incomplete checkpoint %s", folder)
-            continue
-        if all((folder / name).is_file() and (folder / name).stat().st_size == size for name, size in record["files"].items()):
-            found.append((step, folder))
-        else:
-            logger.warning("skipping checkpoint %s: its files changed after it was written", folder)
-    return max(found)[1] if found else None
 
 
 def load_split(data_args, tokenizer, config, which: str):
@@ -77,8 +48,8 @@ def load_split(data_args, tokenizer, config, which: str):
     return examples, build(examples, tokenizer, config.feature_params)
 
 
-def _check_eval(config, eval_examples) -> None:
-    if eval_examples is None and (str(config.eval_strategy) not in ("no", "IntervalStrategy.NO") or config.load_best_model_at_end):
+def _check_eval(config, data_args) -> None:
+    if not data_args.eval_file and (str(config.eval_strategy) not in ("no", "IntervalStrategy.NO") or config.load_best_model_at_end):
         raise InputError("eval_strategy / load_best_model_at_end need evaluation data: pass --eval_file FILE")
 
 
@@ -95,8 +66,21 @@ def _resume_arg(config, resume: bool):
     if checkpoint is None:
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", config.output_dir)
         return None
-    print(f"Resuming from {checkpoint}")
+    if config.process_index == 0:
+        print(f"Resuming from {checkpoint}")
     return str(checkpoint)
+
+
+def _check_before_loading(config, data_args) -> None:
+    """Fail before anything is loaded on options that cannot work and outputs that cannot be created.
+
+    Nothing is created here: a run that fails on its input leaves no folder behind.
+    """
+    _check_eval(config, data_args)
+    check_writable(config.output_dir, "output_dir")
+    cache = getattr(config, "teacher_cache", None)
+    if cache and not Path(cache).exists():
+        check_writable(cache, "teacher_cache")
 
 
 def _headline(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -118,7 +102,7 @@ def _hyperparameters(config) -> dict[str, Any]:
 
 def finish(trainer, tokenizer, config, eval_examples, title: str, base_models: dict[str, str], data_args, extra: dict | None = None) -> dict[str, Any]:
     """Final evaluation, the model folder (atomic) with its card, metrics.json, and a printed summary table."""
-    from distilqa.card import hardware_description, write_model_card
+    from distilqa.card import hardware_description, public_value, write_model_card
     from distilqa.models import count_parameters, folder_size_mb
 
     metrics: dict[str, Any] = dict(extra or {})
@@ -149,8 +133,11 @@ def finish(trainer, tokenizer, config, eval_examples, title: str, base_models: d
                 notes=None,
                 location=out,
             )
+        if eval_examples is not None and trainer.last_predictions is not None:
+            atomic_write_json(Path(config.output_dir) / "eval_predictions.json", trainer.last_predictions.predictions)
         summary = {"model": str(out), "parameters": params, **_headline(metrics, "eval"), "metrics": metrics}
-        atomic_write_json(Path(config.output_dir) / "metrics.json", summary)
+        # A report to share, like the card: no home paths, no secrets.
+        atomic_write_json(Path(config.output_dir) / "metrics.json", public_value(summary))
         print_summary(title, summary)
         return summary
     return {}
@@ -176,13 +163,14 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
     from distilqa.models import load_qa_model, load_tokenizer
     from distilqa.trainer import QuestionAnsweringTrainer
 
-    set_seed(config.seed)  # before loading: a new QA head is initialised from this seed
+    _check_before_loading(config, data_args)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    model = load_qa_model(model_args.model_name_or_path, require_qa_head=False, trust_remote_code=model_args.trust_remote_code)
-    _check_positions(model, config)
+    # Data and windowing are checked before the weights are loaded: bad input fails fast and quietly.
     _, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
-    _check_eval(config, eval_examples)
+    set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
+    model = load_qa_model(model_args.model_name_or_path, require_qa_head=False, trust_remote_code=model_args.trust_remote_code)
+    _check_positions(model, config)
     trainer = QuestionAnsweringTrainer(
         model=model,
         args=config,
@@ -191,7 +179,6 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
         eval_examples=eval_examples,
         processing_class=tokenizer,
         data_collator=trim_padding_collator,
-        callbacks=[CheckpointCompleteCallback()],
     )
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     return finish(trainer, tokenizer, config, eval_examples, "distilqa: fine-tuned QA model", {"init": model_args.model_name_or_path}, data_args, result.metrics)
@@ -202,17 +189,18 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
     from transformers import set_seed
 
     from distilqa.distillation import CACHE_INDEX, DistillationTrainer
-    from distilqa.models import check_same_tokenizer, load_qa_model, load_tokenizer
+    from distilqa.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
 
-    set_seed(config.seed)
+    _check_before_loading(config, data_args)
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
     check_same_tokenizer(load_tokenizer(model_args.teacher, trust_remote_code=trust), tokenizer, model_args.teacher, model_args.student)
-    student = load_qa_model(model_args.student, require_qa_head=False, trust_remote_code=trust)
-    _check_positions(student, config)
+    load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)  # before any weights load
     _, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
-    _check_eval(config, eval_examples)
+    set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
+    student = load_qa_model(model_args.student, require_qa_head=False, trust_remote_code=trust)
+    _check_positions(student, config)
     train_features = train_features.remove_columns(["example_index"])
     teacher, cache = None, None
     if config.teacher_cache:
@@ -236,7 +224,6 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         eval_examples=eval_examples,
         processing_class=tokenizer,
         data_collator=trim_padding_collator,
-        callbacks=[CheckpointCompleteCallback()],
     )
     extra: dict[str, Any] = {}
     if teacher is not None and eval_examples is not None and not resume:
@@ -260,5 +247,6 @@ def evaluate_teacher_once(trainer, teacher) -> dict[str, Any]:
         metrics = trainer.evaluate_teacher()
     finally:
         trainer.teacher = loaded
-    print("Teacher on the eval set:", json.dumps(_headline(metrics, "teacher")))
+    if trainer.is_world_process_zero():
+        print("Teacher on the eval set:", json.dumps(_headline(metrics, "teacher")))
     return {k: v for k, v in metrics.items() if k in {"teacher_exact_match", "teacher_exact", "teacher_f1"}}

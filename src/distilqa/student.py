@@ -268,6 +268,7 @@ def save_student(
     info: dict[str, Any],
     tokenizer=None,
     force: bool = False,
+    trust_remote_code: bool = False,
 ) -> Path:
     """Save the student (safetensors), its tokenizer, ``distilqa_student.json`` and a model card, atomically.
 
@@ -277,6 +278,7 @@ def save_student(
         info: the dict from :func:`init_student` (its ``teacher`` is stored as a public path).
         tokenizer: a tokenizer, or a path / hub name to load it from (default: none saved).
         force (`bool`, defaults to `False`): replace an existing non-empty ``output``.
+        trust_remote_code (`bool`, defaults to `False`): allow custom tokenizer code when loading ``tokenizer``.
     """
     from distilqa.card import public_path, public_value, write_model_card
     from distilqa.files import atomic_directory, atomic_write_json
@@ -284,7 +286,7 @@ def save_student(
 
     output = check_output_folder(output, force, teacher=info.get("teacher"))
     if isinstance(tokenizer, (str, os.PathLike)):
-        tokenizer = load_tokenizer(tokenizer)
+        tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     provenance = public_value({**info, "teacher": public_path(info.get("teacher", ""))})
     with atomic_directory(output) as tmp:
         student.save_pretrained(tmp)
@@ -296,10 +298,14 @@ def save_student(
 
 
 def check_output_folder(output: str | os.PathLike, force: bool = False, teacher: Any = None) -> Path:
-    """Refuse an ``output`` that is a file, the teacher's folder, or a non-empty folder unless ``force``."""
+    """Refuse an ``output`` that is a file, the teacher's folder, a non-empty folder unless ``force``, or a
+    path that cannot be created (e.g. under a regular file); creates nothing."""
+    from distilqa.files import check_writable
+
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise InputError(f"--output {output} is a file; give a folder path")
+    check_writable(output, "--output")
     if isinstance(teacher, (str, os.PathLike)) and output.exists() and Path(teacher).is_dir():
         if output.resolve() == Path(teacher).resolve():
             raise InputError(f"--output {output} is the teacher folder; choose another folder")

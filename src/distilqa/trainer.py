@@ -6,17 +6,22 @@ all windows go through :func:`distilqa.postprocess.postprocess_predictions` and 
 The metrics are logged as ``eval_exact_match`` / ``eval_f1`` (v1.1) or ``eval_exact`` / ``eval_f1`` /
 ``eval_HasAns_*`` / ``eval_best_f1`` ... (v2.0), so ``eval_strategy``, ``load_best_model_at_end`` and
 ``metric_for_best_model="f1"`` work unchanged.
+
+One more override makes checkpoints crash-safe: ``_save_checkpoint`` marks each finished checkpoint complete and
+rotates old ones only afterwards (see :mod:`distilqa.checkpoints`), so ``--resume`` always finds one.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
+from distilqa.checkpoints import PREFIX, mark_complete, rotate_checkpoints, unmark
 from distilqa.data import SquadExamples
 from distilqa.metrics import score_predictions
 from distilqa.postprocess import PostprocessResult, offsets_array, postprocess_predictions
@@ -41,6 +46,24 @@ class QuestionAnsweringTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.eval_examples = eval_examples
         self.last_predictions: PostprocessResult | None = None
+
+    def _save_checkpoint(self, model, trial) -> None:
+        # Crash safety (see distilqa.checkpoints). HF rotates old checkpoints (save_total_limit) at the end of this
+        # call, before on_save: a kill right after could leave no complete checkpoint, and its newest-first rule
+        # can keep a stale half-written folder of a crashed run. So: unmark the folder before it is (re)written,
+        # save without HF's rotation, mark it once every process has written its files, then rotate ourselves.
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX}{self.state.global_step}"
+        if self.args.should_save:
+            unmark(folder)
+        limit, self.args.save_total_limit = self.args.save_total_limit, None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        self.accelerator.wait_for_everyone()  # every rank's rng_state_<rank>.pth is on disk before the marker
+        if self.args.should_save and folder.is_dir():
+            mark_complete(folder, self.state.global_step)
+            rotate_checkpoints(folder.parent, limit, keep=[folder, self.state.best_model_checkpoint])
 
     def _logits_and_answers(self, dataset, examples: SquadExamples, description: str, metric_key_prefix: str):
         dataloader = self.get_eval_dataloader(dataset) if description == "Evaluation" else self.get_test_dataloader(dataset)

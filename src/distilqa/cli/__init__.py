@@ -78,6 +78,10 @@ def describe_error(err: BaseException) -> str:
         message = str(err)
     elif isinstance(err, FileNotFoundError):
         message = f"file not found: {err.filename or err}; check the path"
+    elif isinstance(err, NotADirectoryError):  # a path that goes through a regular file
+        message = f"{err.filename or err}: a part of this path is a regular file, not a folder; choose another path"
+    elif isinstance(err, FileExistsError):  # mkdir(exist_ok=True) where a regular file is
+        message = f"{err.filename or err} exists and is not a folder; choose another path"
     elif isinstance(err, PermissionError):
         message = f"permission denied: {err.filename or err}; choose a path you can write"
     elif isinstance(err, (UnicodeDecodeError,)):

@@ -22,20 +22,42 @@ from distilqa.cli.options import add_feature_args
 def build_parser() -> argparse.ArgumentParser:
     from distilqa.benchmark_inference import BACKENDS
 
-    parser = argparse.ArgumentParser(prog="distilqa benchmark inference", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", help="model folders: PyTorch (exported on the fly) or 'distilqa export' output")
+    parser = argparse.ArgumentParser(
+        prog="distilqa benchmark inference", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--models", nargs="+", help="model folders: PyTorch (exported on the fly) or 'distilqa export' output"
+    )
     parser.add_argument("--data", help="SQuAD .json/.jsonl file (or hub dataset name) with the questions")
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, help="default: all three")
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, help="default: all three"
+    )
     parser.add_argument("--limit", type=int, help="use only the first N questions")
-    parser.add_argument("--threads", type=int, help="intra-op threads for torch and onnxruntime (default: all logical CPUs)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass, throughput run (default %(default)s)")
-    parser.add_argument("--latency-samples", type=int, default=50, help="single questions timed at batch 1 (default %(default)s)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed single-question runs first (default %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, help="intra-op threads for torch and onnxruntime (default: all logical CPUs)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="windows per forward pass, throughput run (default %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-samples",
+        type=int,
+        default=50,
+        help="single questions timed at batch 1 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="untimed single-question runs first (default %(default)s)"
+    )
     parser.add_argument("--json", dest="json_path", metavar="OUT.json", help="write the rows as a JSON list")
     parser.add_argument("--markdown", metavar="OUT.md", help="write the markdown table")
     parser.add_argument("--plot", metavar="OUT.png", help="plot F1 against questions/s (needs matplotlib)")
     add_feature_args(parser)
-    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one model/backend in this process
+    parser.add_argument(
+        "--worker", help=argparse.SUPPRESS
+    )  # internal: measure one model/backend in this process
     return parser
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 
 from distilqa.cli.options import (
+    ArgumentParser,
     add_feature_args,
     add_postprocess_args,
     add_runtime_args,
@@ -17,7 +18,7 @@ from distilqa.cli.options import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa evaluate", description=__doc__)
+    parser = ArgumentParser(prog="distilqa evaluate", description=__doc__)
     parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
     parser.add_argument("--data", required=True, help="SQuAD .json/.jsonl file or hub dataset name")
     parser.add_argument("--split", default="validation", help="split of a hub dataset (default %(default)s)")
@@ -31,12 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    from distilqa.card import public_value
     from distilqa.data import load_examples
-    from distilqa.files import atomic_write_json, ensure_writable_dir
+    from distilqa.files import atomic_write_json, check_writable
     from distilqa.metrics import score_predictions
 
     options = predict_options(args)
-    out = ensure_writable_dir(args.output_dir) if args.output_dir else None
+    # Checked, not created: a run that fails on its input leaves no output folder behind.
+    out = check_writable(args.output_dir, "--output-dir") if args.output_dir else None
     examples = load_examples(args.data, split=args.split, check_offsets="ignore", limit=args.limit)
     predictor = load_predictor(args, args.model)
     began = time.perf_counter()
@@ -55,11 +58,12 @@ def main(argv: list[str]) -> int:
         }
     )
     if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "predictions.json", result.predictions)
         atomic_write_json(out / "nbest_predictions.json", result.nbest)
         if examples.version_2:
             atomic_write_json(out / "null_odds.json", result.null_odds)
-        atomic_write_json(out / "metrics.json", metrics)
+        atomic_write_json(out / "metrics.json", public_value(metrics))  # no home paths in a shared report
     print(json.dumps(metrics, indent=2))
     em = metrics.get("exact_match", metrics.get("exact"))
     print(

@@ -14,25 +14,52 @@ from distilqa.cli.options import add_feature_args, feature_params
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distilqa export", description=__doc__)
-    parser.add_argument("--model", required=True, help="PyTorch QA model folder (saved by distilqa train / distill)")
+    parser.add_argument(
+        "--model", required=True, help="PyTorch QA model folder (saved by distilqa train / distill)"
+    )
     parser.add_argument("--output", required=True, help="folder to write the ONNX export to")
     parser.add_argument("--quantize", choices=["int8"], help="dynamic INT8 quantization (default: fp32)")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default %(default)s)")
-    parser.add_argument("--force", action="store_true", help="write the export even when the parity check fails")
-    check = parser.add_argument_group("parity check")
-    check.add_argument("--data", help="SQuAD .json/.jsonl file for the check (default: the built-in demo dev set)")
-    check.add_argument("--limit", type=int, help="use only the first N questions of --data")
-    check.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default %(default)s)")
-    check.add_argument("--max-logit-diff", type=float, default=1e-3, help="fp32: largest |ONNX - PyTorch| logit (default %(default)s)")
-    check.add_argument(
-        "--min-span-agreement", type=float, default=0.9, help="INT8: share of answers equal to PyTorch fp32's (default %(default)s)"
+    parser.add_argument(
+        "--force", action="store_true", help="write the export even when the parity check fails"
     )
-    check.add_argument("--max-f1-drop", type=float, default=1.0, help="INT8: largest F1 loss in points vs PyTorch fp32 (default %(default)s)")
+    check = parser.add_argument_group("parity check")
+    check.add_argument(
+        "--data", help="SQuAD .json/.jsonl file for the check (default: the built-in demo dev set)"
+    )
+    check.add_argument("--limit", type=int, help="use only the first N questions of --data")
+    check.add_argument(
+        "--batch-size", type=int, default=32, help="windows per forward pass (default %(default)s)"
+    )
+    check.add_argument(
+        "--max-logit-diff",
+        type=float,
+        default=1e-3,
+        help="fp32: largest |ONNX - PyTorch| logit (default %(default)s)",
+    )
+    check.add_argument(
+        "--min-span-agreement",
+        type=float,
+        default=0.9,
+        help="INT8: share of answers equal to PyTorch fp32's (default %(default)s)",
+    )
+    check.add_argument(
+        "--max-f1-drop",
+        type=float,
+        default=1.0,
+        help="INT8: largest F1 loss in points vs PyTorch fp32 (default %(default)s)",
+    )
     quant = parser.add_argument_group("INT8 quantization")
-    quant.add_argument("--quantize-ops", default="MatMul,Gather", help="op types to quantize, comma-separated (default %(default)s)")
+    quant.add_argument(
+        "--quantize-ops",
+        default="MatMul,Gather",
+        help="op types to quantize, comma-separated (default %(default)s)",
+    )
     quant.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
     quant.add_argument("--reduce-range", action="store_true", help="7-bit weights (for CPUs without VNNI)")
-    quant.add_argument("--quantize-qa-head", action="store_true", help="quantize the QA head too (kept in float by default)")
+    quant.add_argument(
+        "--quantize-qa-head", action="store_true", help="quantize the QA head too (kept in float by default)"
+    )
     add_feature_args(parser)
     return parser
 

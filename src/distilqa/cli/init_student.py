@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from distilqa.cli.options import ArgumentParser
 from distilqa.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa init-student", description=__doc__)
+    parser = ArgumentParser(prog="distilqa init-student", description=__doc__)
     parser.add_argument(
         "--teacher", required=True, help="teacher model folder or hub name (a base encoder is fine)"
     )
@@ -48,7 +49,14 @@ def main(argv: list[str]) -> int:
     student, info = init_student(
         args.teacher, layers=layers, num_layers=args.num_layers, trust_remote_code=args.trust_remote_code
     )
-    save_student(student, output, info, tokenizer=args.teacher, force=args.force)
+    save_student(
+        student,
+        output,
+        info,
+        tokenizer=args.teacher,
+        force=args.force,
+        trust_remote_code=args.trust_remote_code,
+    )
     kept = ",".join(map(str, info["layers"]))
     print(f"kept teacher layers {kept} ({len(info['layers'])} of {info['teacher_layers']})")
     print(

@@ -1,8 +1,18 @@
-"""Argument groups shared by several subcommands (windowing, post-processing, model loading)."""
+"""The argument parser of the subcommands and the argument groups they share (windowing, post-processing, runtime)."""
 
 from __future__ import annotations
 
 import argparse
+
+from distilqa.errors import InputError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line: it raises :class:`InputError` (exit code 2
+    from the dispatcher) instead of printing the usage and calling ``sys.exit``. ``--help`` works as usual."""
+
+    def error(self, message: str):
+        raise InputError(f"{self.prog}: {message}; see '{self.prog} --help'")
 
 
 def add_feature_args(parser: argparse.ArgumentParser, max_seq_length: int = 384, doc_stride: int = 128) -> None:
@@ -42,14 +52,28 @@ def predict_options(args: argparse.Namespace):
 
 
 def load_predictor(args: argparse.Namespace, model: str):
-    """A :class:`QAPredictor` for ``model`` with the windowing options, checked against the model's limits."""
-    from distilqa.errors import InputError
+    """A :class:`QAPredictor` for ``model`` with the windowing options, checked against the model's limits.
+
+    The tokenizer is loaded and the windowing checked before the weights, so bad options fail fast and quietly.
+    """
     from distilqa.features import validate_feature_params
     from distilqa.inference import QAPredictor
+    from distilqa.models import load_tokenizer
 
+    if args.batch_size <= 0:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.no_progress:  # also the loading / feature-building bars of transformers and datasets
+        import datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     params = feature_params(args)
-    predictor = QAPredictor.from_pretrained(model, params=params, device=args.device, trust_remote_code=args.trust_remote_code)
-    validate_feature_params(predictor.tokenizer, params)
+    tokenizer = load_tokenizer(model, trust_remote_code=args.trust_remote_code)
+    validate_feature_params(tokenizer, params)
+    predictor = QAPredictor.from_pretrained(
+        model, params=params, device=args.device, trust_remote_code=args.trust_remote_code, tokenizer=tokenizer
+    )
     limit = getattr(getattr(predictor.model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and params.max_seq_length > limit:
         raise InputError(f"--max-seq-length {params.max_seq_length} exceeds {model}'s max_position_embeddings {limit}; pass {limit} or less")

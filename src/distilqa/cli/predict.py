@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from distilqa.cli.options import (
+    ArgumentParser,
     add_feature_args,
     add_postprocess_args,
     add_runtime_args,
@@ -17,7 +18,7 @@ from distilqa.errors import InputError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa predict", description=__doc__)
+    parser = ArgumentParser(prog="distilqa predict", description=__doc__)
     parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
     parser.add_argument("--question", help="the question")
     source = parser.add_mutually_exclusive_group()
@@ -72,6 +73,10 @@ def main(argv: list[str]) -> int:
             context = args.context
         questions, contexts = [args.question], [context]
     options = predict_options(args)
+    if args.output:
+        from distilqa.files import check_writable
+
+        check_writable(args.output, "--output", folder=False)
     predictor = load_predictor(args, args.model)
     answers = predictor.answer(questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null)
     payload = answers if args.input else answers[0]

@@ -14,13 +14,14 @@ import math
 import sys
 from pathlib import Path
 
+from distilqa.cli.options import ArgumentParser
 from distilqa.errors import InputError
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa score", description=__doc__)
+    parser = ArgumentParser(prog="distilqa score", description=__doc__)
     parser.add_argument(
         "dataset", help="gold data: SQuAD v1.1 / v2.0 JSON, JSONL rows, or a hub dataset name"
     )
