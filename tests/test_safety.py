@@ -102,7 +102,7 @@ def test_weights_are_never_unpickled():
 
 # Calls that leave trust_remote_code at its safe default (False) without saying so, in modules owned elsewhere;
 # to be made explicit there. Never a reason to accept trust_remote_code=True.
-IMPLICIT_DEFAULT_ALLOWED = {"benchmark_training.py"}
+IMPLICIT_DEFAULT_ALLOWED: set[str] = set()
 
 
 def test_remote_code_only_from_a_user_flag():

@@ -142,7 +142,7 @@ def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
 
     from distilqa.models import is_qa_config, load_qa_model, load_tokenizer
 
-    if is_qa_config(AutoConfig.from_pretrained(settings.teacher)):
+    if is_qa_config(AutoConfig.from_pretrained(settings.teacher, trust_remote_code=False)):
         return settings.teacher, "QA model as given"
     folder = Path(settings.output_dir) / QA_TEACHER_DIR
     set_seed(settings.seed)

@@ -15,11 +15,11 @@ import argparse
 import json
 import sys
 
-from distilqa.cli.options import add_feature_args
+from distilqa.cli.options import ArgumentParser, add_feature_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa benchmark training", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="distilqa benchmark training", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--teacher", help="teacher folder or hub name (a base encoder gets a new QA head: timing only)"
     )

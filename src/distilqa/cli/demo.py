@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from distilqa.cli.options import ArgumentParser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa demo", description=__doc__)
+    parser = ArgumentParser(prog="distilqa demo", description=__doc__)
     parser.add_argument("--output", default="distilqa-demo", help="report folder (default %(default)s)")
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute (tiny subset, 1 epoch)")
     parser.add_argument("--seed", type=int, help="random seed (default 42)")

@@ -125,12 +125,12 @@ def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, s
     )
     from distilqa.data import load_examples
     from distilqa.demo import demo_data
-    from distilqa.files import atomic_write_json, atomic_write_text, ensure_writable_dir
+    from distilqa.files import atomic_write_json, atomic_write_text, check_writable
     from distilqa.pipeline import FINAL_DIR, run_distill, run_train
     from distilqa.student import init_student, save_student
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
-    out = ensure_writable_dir(output)
+    out = check_writable(output, "--output")
     base = minilm_path()
     started = time.perf_counter()
     timings: dict[str, float] = {}
