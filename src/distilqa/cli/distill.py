@@ -7,20 +7,11 @@ logits once (see ``distilqa cache-teacher``). Every ``TrainingArguments`` option
 
 from __future__ import annotations
 
-import sys
-
-from distilqa.cli.train import RESUME
+from distilqa.cli.train import run_command
 
 
 def main(argv: list[str]) -> int:
-    from distilqa.cli.args import parse_training_args
-    from distilqa.config import DataArguments, DistillationConfig, DistillModelArguments
+    from distilqa.config import DistillationConfig, DistillModelArguments
     from distilqa.pipeline import run_distill
 
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip() + "\n", file=sys.stderr)
-    (model_args, data_args, config), extra = parse_training_args(
-        (DistillModelArguments, DataArguments, DistillationConfig), argv, "distilqa distill", [RESUME]
-    )
-    run_distill(model_args, data_args, config, resume=extra.resume)
-    return 0
+    return run_command(argv, __doc__, "distilqa distill", DistillModelArguments, DistillationConfig, run_distill)

@@ -11,15 +11,20 @@ import sys
 RESUME = ("--resume", {"action": "store_true", "help": "continue from the last complete checkpoint in output_dir"})
 
 
-def main(argv: list[str]) -> int:
+def run_command(argv: list[str], doc: str, prog: str, model_type, config_type, runner) -> int:
+    """Parse ``[CONFIG] [--option value ...]`` into (model, data, config) and run ``runner`` with ``--resume``."""
     from distilqa.cli.args import parse_training_args
-    from distilqa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
-    from distilqa.pipeline import run_train
+    from distilqa.config import DataArguments
 
     if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip() + "\n", file=sys.stderr)
-    (model_args, data_args, config), extra = parse_training_args(
-        (ModelArguments, DataArguments, QuestionAnsweringConfig), argv, "distilqa train", [RESUME]
-    )
-    run_train(model_args, data_args, config, resume=extra.resume)
+        print(doc.strip() + "\n", file=sys.stderr)
+    (model_args, data_args, config), extra = parse_training_args((model_type, DataArguments, config_type), argv, prog, [RESUME])
+    runner(model_args, data_args, config, resume=extra.resume)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    from distilqa.config import ModelArguments, QuestionAnsweringConfig
+    from distilqa.pipeline import run_train
+
+    return run_command(argv, __doc__, "distilqa train", ModelArguments, QuestionAnsweringConfig, run_train)
