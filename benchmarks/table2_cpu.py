@@ -9,12 +9,13 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   (T=2, alpha_ce=0.5, alpha_squad=0.5), with the same seed, data, schedule and number of steps;
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
-Each row: EM and F1 on dev, parameters, training time on this machine, questions/s at inference. Rows are
-appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is not recomputed, so an interrupted
+Defaults (teacher 5 epochs at lr 2e-4, students 5 epochs at lr 1e-4) are what ``table2_sweep.py`` found
+best (docs/RESULTS.md, section 6). Each row: EM and F1 on dev, parameters, training time on this machine,
+questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is not recomputed, so an interrupted
 run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
 table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
 
-    python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything (hours on 2 cores)
+    python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything: about 9 hours on 2 cores
     python benchmarks/table2_cpu.py --output ~/distilqa-table2 --rows main --seeds 1
 """
 
@@ -43,11 +44,15 @@ def parse_args(argv=None):
     parser.add_argument("--train", default=str(DATA / "train.json"))
     parser.add_argument("--dev", default=str(DATA / "dev.json"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rows", choices=["main", "grid", "all"], default="all")
+    parser.add_argument("--rows", choices=["main", "grid", "all", "teacher"], default="all", help="teacher: train (or reuse) the teacher only")
+    parser.add_argument("--kinds", nargs="+", default=["alone", "distilled"], choices=["alone", "distilled"], help="which main rows to run")
+    parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
+    parser.add_argument("--grid", nargs="+", metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
+    parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
     parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
-    parser.add_argument("--teacher-epochs", type=float, default=2.0)
+    parser.add_argument("--teacher-epochs", type=float, default=5.0)
     parser.add_argument("--student-epochs", type=float, default=5.0)
-    parser.add_argument("--teacher-lr", type=float, default=1e-4)
+    parser.add_argument("--teacher-lr", type=float, default=2e-4)
     parser.add_argument("--student-lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=256)
@@ -105,15 +110,23 @@ def main(argv=None) -> int:
         return training_config(cls, out / folder, epochs, lr, args.batch_size, args.max_seq_length, args.doc_stride, seed, **extra)
 
     def record(key: str, folder: Path, seconds: float, **fields):
-        row = {"row": key, **fields, **measure(folder, dev, args), "train_s": round(seconds, 1)}
+        row = {"row": key, **fields, **measure(folder, dev, args, device=args.device), "train_s": None if seconds is None else round(seconds, 1)}
         results.add(row)
-        print(f"[table2] {key}: EM {row['exact_match']:.2f} F1 {row['f1']:.2f} ({seconds:.0f} s)", flush=True)
+        print(f"[table2] {key}: EM {row['exact_match']:.2f} F1 {row['f1']:.2f} ({row['train_s']} s)", flush=True)
 
-    teacher_dir = out / "teacher" / FINAL_DIR
+    teacher_dir = Path(args.teacher) if args.teacher else out / "teacher" / FINAL_DIR
+    recipe = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride, "batch_size": args.batch_size}
+    if args.teacher and not results.done("teacher"):
+        record("teacher", teacher_dir, None, kind="teacher", layers=6, reused=str(teacher_dir), **recipe)
     if not results.done("teacher"):
         began = time.perf_counter()
         run_train(ModelArguments(model_name_or_path=pretrained), data, config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42))
-        record("teacher", teacher_dir, time.perf_counter() - began, kind="teacher", layers=6)
+        record(
+            "teacher", teacher_dir, time.perf_counter() - began, kind="teacher", layers=6,
+            epochs=args.teacher_epochs, learning_rate=args.teacher_lr, **recipe,
+        )  # fmt: skip
+    if args.rows == "teacher":
+        return 0
 
     inits = {"teacher": teacher_dir, "pretrained": Path(pretrained)}
     for init in args.inits:
@@ -129,7 +142,7 @@ def main(argv=None) -> int:
         name = key.replace("/", "_").replace("=", "")
         began = time.perf_counter()
         init_dir = str(out / f"student-init-{init}")
-        fields = {"kind": kind, "init": init, "seed": seed, "layers": 3}
+        fields = {"kind": kind, "init": init, "seed": seed, "layers": 3, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
         if kind == "alone":
             run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
         else:
@@ -144,10 +157,11 @@ def main(argv=None) -> int:
     if args.rows in ("main", "all"):
         for seed in args.seeds:
             for init in args.inits:
-                student_rows(init, seed, "alone")
-                student_rows(init, seed, "distilled")
+                for kind in args.kinds:
+                    student_rows(init, seed, kind)
     if args.rows in ("grid", "all"):
-        for temperature, alpha_ce in GRID:
+        grid = [tuple(float(v) for v in pair.split(":")) for pair in args.grid] if args.grid else GRID
+        for temperature, alpha_ce in grid:
             student_rows("teacher", args.seeds[0], "distilled", temperature, alpha_ce)
 
     table = summarise(results.rows)
@@ -177,10 +191,15 @@ def summarise(rows: dict) -> str:
         ratio = f"{100 * statistics.mean(f1) / teacher_f1:.0f}%" if teacher_f1 else ""
         lines.append(
             f"| {name} | {len(group)} | {spread(em)} | {spread(f1)} | {ratio} | {group[0]['params']:,} | "
-            f"{statistics.mean(r['train_s'] for r in group):.0f} | {statistics.mean(r['questions_per_s'] for r in group):.1f} |"
+            f"{_mean_or_dash([r['train_s'] for r in group])} | {statistics.mean(r['questions_per_s'] for r in group):.1f} |"
         )
     lines += ["", "Paper (Table 2, SQuAD v1.1 dev, GPU): BERT-base 81.2/88.5, DistilBERT 77.7/85.8, DistilBERT (D) 79.1/86.9 EM/F1."]
     return "\n".join(lines)
+
+
+def _mean_or_dash(values) -> str:
+    values = [v for v in values if v is not None]
+    return f"{statistics.mean(values):.0f}" if values else "-"
 
 
 def plot(rows: dict, path: Path) -> None:

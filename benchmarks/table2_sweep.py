@@ -1,0 +1,197 @@
+"""Recipe search for the CPU-scale Table 2 (``table2_cpu.py``), many runs at once: made for a lent GPU.
+
+Every run is one ``table2_cpu.py`` process; this script only chooses the settings, runs ``--jobs`` of them in
+parallel, and gathers their rows. Tuning uses the dev set only (there is no test set here).
+
+1. teachers: the packaged MiniLM fine-tuned with each of ``TEACHERS`` (epochs, learning rate); the best on
+   dev F1 is the teacher of every student below;
+2. students (3 layers from that teacher), all at once: alone and distilled (T=2, alpha_ce=0.5,
+   alpha_squad=0.5) for each of ``SCHEDULES`` (epochs, learning rate) and seeds 1, 2, 3 (alone and distilled
+   share seed, data, schedule and number of steps); at the second schedule, the ``GRID`` of temperature and
+   alpha_ce (seed 1) and the students initialised from the pretrained MiniLM instead (seeds 1, 2);
+3. the same for the offline demo's built-in data (``--demo``): its teacher and student recipes.
+
+Rows land in ``OUTPUT/sweep.jsonl`` (each with its settings) as jobs finish; ``OUTPUT/sweep.md`` is the
+summary. A job that already finished is not rerun; after ``--deadline-s`` no new job starts (jobs are
+queued most important first), so a time-limited run still ends with what it finished.
+
+    python benchmarks/table2_sweep.py --output /tmp/sweep --jobs 16 --measure-device cuda
+
+Cost seen on an NVIDIA H200 with 16 CPU cores: one run alone trains about 38 steps/s; 32 runs at once about
+150 steps/s in all (the Python side of each step, not the GPU, is the limit). The SQuAD part is about 86k steps:
+some 10 minutes there, days on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[0].parent / "shared" / "data" / "squad-v1.1-subset"
+DEMO_DATA = HERE.parents[0] / "src" / "distilqa" / "demo" / "data"
+
+TEACHERS = [(2, 1e-4), (3, 1e-4), (5, 1e-4), (2, 2e-4), (3, 2e-4), (5, 2e-4)]
+SCHEDULES = [(5, 1e-4), (10, 1e-4), (10, 2e-4), (20, 1e-4)]
+# Around the paper's T=2 / 0.5: T=1 (no softening) and T=4 (softer), and alpha_ce 0.9 / 1.0 (the teacher's
+# soft targets carry most of the signal when only 3k questions are labelled).
+GRID = ["1:0.5", "4:0.5", "2:0.9", "4:0.9", "2:1.0"]
+DEMO_TEACHERS = [(2, 2.5e-4), (3, 2.5e-4), (3, 4e-4), (4, 2.5e-4)]
+DEMO_SCHEDULES = [(2, 2e-4), (3, 2e-4), (3, 4e-4)]
+DEMO_GRID = ["2:0.5", "2:0.9", "4:0.9"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
+    parser.add_argument("--measure-device", default="cpu", help="device for the questions/s measurement")
+    parser.add_argument("--train", default=str(DATA / "train.json"))
+    parser.add_argument("--dev", default=str(DATA / "dev.json"))
+    parser.add_argument("--demo", action="store_true", help="also search the demo's recipe on its built-in data")
+    parser.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
+    parser.add_argument("--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing")
+    return parser.parse_args(argv)
+
+
+class Sweep:
+    def __init__(self, args):
+        self.args = args
+        self.out = Path(args.output).expanduser()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "logs").mkdir(exist_ok=True)
+        self.pool = ThreadPoolExecutor(args.jobs)
+        self.lock = threading.Lock()
+        self.began = time.monotonic()
+
+    def job(self, name: str, settings: dict, extra: list[str]) -> list[dict]:
+        """Run one table2_cpu.py process (unless it already finished) and return its rows with ``settings``."""
+        folder = self.out / "runs" / name
+        done = folder / "DONE"
+        if not done.exists():
+            if time.monotonic() - self.began > self.args.deadline_s:
+                print(f"[sweep] {name}: not started (deadline)", flush=True)
+                return []
+            smoke = ["--limit-train", "24", "--limit-dev", "16"] if self.args.smoke else []
+            cmd = [sys.executable, str(HERE / "table2_cpu.py"), "--output", str(folder), "--device", self.args.measure_device, *smoke, *extra]
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+            began = time.perf_counter()
+            with (self.out / "logs" / f"{name}.log").open("w") as log:
+                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            print(f"[sweep] {name}: exit {code} after {time.perf_counter() - began:.0f} s", flush=True)
+            if code != 0:
+                return []
+            done.touch()
+        rows = []
+        for line in (folder / "results.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            rows.append({**row, **settings, "job": name})
+        with self.lock, (self.out / "sweep.jsonl").open("a") as handle:
+            for row in rows:
+                handle.write(json.dumps(row) + "\n")
+        return rows
+
+    def many(self, jobs: list[tuple[str, dict, list[str]]]) -> list[dict]:
+        futures = [self.pool.submit(self.job, *job) for job in jobs]
+        return [row for future in futures for row in future.result()]
+
+
+def epochs(value, smoke):
+    return "1" if smoke else str(value)
+
+
+def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teachers, schedules, grid, extra_phase: bool):
+    args = sweep.args
+    data = ["--train", train, "--dev", dev]
+    jobs = [
+        (f"{prefix}teacher-e{e}-lr{lr:g}", {"phase": f"{prefix}teacher"}, [*data, "--rows", "teacher", "--teacher-epochs", epochs(e, args.smoke), "--teacher-lr", str(lr)])
+        for e, lr in teachers
+    ]  # fmt: skip
+    rows = [r for r in sweep.many(jobs) if r["row"] == "teacher"]
+    if not rows:
+        raise SystemExit(f"no {prefix}teacher finished: see {sweep.out / 'logs'}")
+    best = max(rows, key=lambda r: r["f1"])
+    teacher = str(sweep.out / "runs" / best["job"] / "teacher" / "model")
+    print(f"[sweep] {prefix}teacher: {best['job']} (F1 {best['f1']})", flush=True)
+
+    def student(name, phase, e, lr, seeds, rest):
+        settings = {"phase": phase, "teacher_job": best["job"]}
+        return (name, settings, [*data, "--teacher", teacher, "--student-epochs", epochs(e, args.smoke), "--student-lr", str(lr), "--seeds", *seeds, *rest])
+
+    main_schedule = schedules[min(1, len(schedules) - 1)]  # grid and pretrained-init rows at one fixed schedule, beside the main rows
+    e, lr = main_schedule
+    jobs = [
+        student(f"{prefix}{kind}-e{se}-lr{slr:g}-s{seed}", f"{prefix}main", se, slr, [str(seed)], ["--rows", "main", "--inits", "teacher", "--kinds", kind])
+        for se, slr in schedules for seed in (1, 2, 3) for kind in ("alone", "distilled")
+    ]  # fmt: skip
+    jobs += [
+        student(f"{prefix}grid-{pair.replace(':', '-')}-e{e:g}-lr{lr:g}-s{seed}", f"{prefix}grid", e, lr, [str(seed)], ["--rows", "grid", "--grid", pair])
+        for pair in grid for seed in (1,)
+    ]  # fmt: skip
+    if extra_phase:
+        jobs += [
+            student(f"{prefix}{kind}-pretrained-e{e:g}-lr{lr:g}-s{seed}", f"{prefix}pretrained", e, lr, [str(seed)], ["--rows", "main", "--inits", "pretrained", "--kinds", kind])
+            for seed in (1, 2) for kind in ("alone", "distilled")
+        ]  # fmt: skip
+    # longest first, so that the last jobs to finish are short ones
+    jobs.sort(key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
+    sweep.many(jobs)
+
+
+def summarise(path: Path) -> str:
+    """One line per setting (seeds pooled): mean F1 ± spread, EM, and train seconds."""
+    groups: dict[tuple, list[dict]] = {}
+    unique = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        unique[(r["job"], r["row"])] = r  # a rerun appends the finished jobs' rows again
+    for r in unique.values():
+        if r["row"] == "teacher" and r.get("reused"):
+            continue
+        key = (r["phase"], r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"), r.get("temperature", ""), r.get("alpha_ce", ""))
+        groups.setdefault(key, []).append(r)
+    lines = ["| phase | kind | init | epochs | lr | T | alpha_ce | seeds | EM | F1 | train s |", "|" + "---|" * 11]
+    for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
+        f1 = [r["f1"] for r in group]
+        em = [r["exact_match"] for r in group]
+        spread = f" ± {statistics.stdev(f1):.1f}" if len(f1) > 1 else ""
+        train = [r["train_s"] for r in group if r.get("train_s") is not None]
+        cells = [str(v) for v in key] + [str(len(group)), f"{statistics.mean(em):.1f}", f"{statistics.mean(f1):.1f}{spread}", f"{statistics.mean(train):.0f}" if train else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    sweep = Sweep(args)
+    global TEACHERS, SCHEDULES, GRID, DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID
+    if args.smoke:  # one of each setting
+        TEACHERS, SCHEDULES, GRID = TEACHERS[:1], SCHEDULES[:1], GRID[:1]
+        DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID = DEMO_TEACHERS[:1], DEMO_SCHEDULES[:1], DEMO_GRID[:1]
+    with ThreadPoolExecutor(2) as phases:
+        squad = phases.submit(teachers_and_students, sweep, "", args.train, args.dev, TEACHERS, SCHEDULES, GRID, True)
+        demo = None
+        if args.demo:
+            demo = phases.submit(
+                teachers_and_students, sweep, "demo-", str(DEMO_DATA / "train.json"), str(DEMO_DATA / "dev.json"),
+                DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID, False,
+            )  # fmt: skip
+        squad.result()
+        if demo:
+            demo.result()
+    table = summarise(sweep.out / "sweep.jsonl")
+    (sweep.out / "sweep.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
