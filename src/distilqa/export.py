@@ -56,13 +56,14 @@ class ParityTolerance:
     Args:
         max_logit_diff (`float`, defaults to 1e-3): fp32: largest allowed |ONNX - PyTorch| start/end logit over
             the real (non-padding) tokens of every window.
-        min_span_agreement (`float`, defaults to 0.9): INT8: share of questions whose answer text equals the
-            PyTorch fp32 model's.
+        min_span_agreement (`float`, defaults to 0.8): INT8: share of questions whose answer text equals the
+            PyTorch fp32 model's. On a CPU without VNNI, per-channel INT8 students changed about 15% of their
+            answers while F1 moved by less than 0.7 points (docs/RESULTS.md, section 5); F1 is the real guard.
         max_f1_drop (`float`, defaults to 1.0): INT8: largest allowed F1 loss (points) against PyTorch fp32.
     """
 
     max_logit_diff: float = 1e-3
-    min_span_agreement: float = 0.9
+    min_span_agreement: float = 0.8
     max_f1_drop: float = 1.0
 
     def __post_init__(self):
@@ -84,13 +85,15 @@ class QuantizeOptions:
     Args:
         op_types (`tuple[str, ...]`, defaults to ``("MatMul", "Gather")``): op types to quantize; ``Gather`` is
             the embedding lookup (most of a small model's bytes).
-        per_channel (`bool`, defaults to `False`): one scale per output channel instead of per tensor.
+        per_channel (`bool`, defaults to `True`): one scale per output channel instead of per tensor. Per tensor,
+            one outlier column sets the scale of a whole weight matrix: on a 3-layer MiniLM student that cost 6.3
+            F1 on the SQuAD dev subset, per channel 0.7 (docs/RESULTS.md, section 5).
         reduce_range (`bool`, defaults to `False`): 7-bit weights, for CPUs without VNNI where 8-bit overflows.
         keep_qa_head (`bool`, defaults to `True`): leave the QA head (the ``hidden x 2`` MatMul) in float.
     """
 
     op_types: tuple[str, ...] = ("MatMul", "Gather")
-    per_channel: bool = False
+    per_channel: bool = True
     reduce_range: bool = False
     keep_qa_head: bool = True
 

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--min-span-agreement",
         type=float,
-        default=0.9,
+        default=0.8,
         help="INT8: share of answers equal to PyTorch fp32's (default %(default)s)",
     )
     check.add_argument(
@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="MatMul,Gather",
         help="op types to quantize, comma-separated (default %(default)s)",
     )
-    quant.add_argument("--per-channel", action="store_true", help="one weight scale per output channel")
+    quant.add_argument(
+        "--per-channel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one weight scale per output channel (default; --no-per-channel: one per tensor, less accurate)",
+    )
     quant.add_argument("--reduce-range", action="store_true", help="7-bit weights (for CPUs without VNNI)")
     quant.add_argument(
         "--quantize-qa-head", action="store_true", help="quantize the QA head too (kept in float by default)"
