@@ -77,6 +77,8 @@ def test_cli_measures_each_row_in_a_subprocess_and_writes_outputs(
             "2",
             "--warmup",
             "1",
+            "--repeats",
+            "2",
             "--threads",
             "1",
             "--json",
@@ -101,10 +103,11 @@ def test_cli_measures_each_row_in_a_subprocess_and_writes_outputs(
         assert KEYS <= set(row)
         assert row["qps_batch32"] > 0 and 0 < row["p50_ms_batch1"] <= row["p95_ms_batch1"]
         assert row["params"] > 0 and row["disk_mb"] > 0 and row["peak_rss_mb"] > 0
-        assert row["threads"] == 1 and row["num_questions"] == 3
+        assert row["threads"] == 1 and row["num_questions"] == 3 and row["settings"]["repeats"] == 2
     assert rows[0]["speedup"] == 1.0
     table = out_md.read_text()
     assert "| bert | torch |" in table and "| distilbert-int8 | onnx-int8 |" in table and "threads" in table
+    assert "best of 2 passes" in table
     captured = capsys.readouterr()
     assert table.strip() in captured.out
     assert "exporting" in captured.err and "parity" in captured.err and "threads pinned to 1" in captured.err
@@ -122,6 +125,8 @@ def test_export_backend_and_bad_input(tiny_bert_path, distilbert_int8, tiny_squa
         run_benchmark([str(tiny_squad)], settings, isolate=False)
     with pytest.raises(InputError, match="--batch-size"):
         InferenceBenchmarkSettings(str(tiny_squad), batch_size=0)
+    with pytest.raises(InputError, match="--repeats"):
+        InferenceBenchmarkSettings(str(tiny_squad), repeats=0)
     assert main(["benchmark", "inference", "--data", str(tiny_squad)]) == 2
 
 

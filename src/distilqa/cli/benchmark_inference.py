@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warmup", type=int, default=3, help="untimed single-question runs first (default %(default)s)"
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="timed passes over the set; questions/s is the best one (default %(default)s)",
+    )
     parser.add_argument("--json", dest="json_path", metavar="OUT.json", help="write the rows as a JSON list")
     parser.add_argument("--markdown", metavar="OUT.md", help="write the markdown table")
     parser.add_argument("--plot", metavar="OUT.png", help="plot F1 against questions/s (needs matplotlib)")
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         latency_samples=args.latency_samples,
         warmup=args.warmup,
+        repeats=args.repeats,
         max_seq_length=args.max_seq_length,
         doc_stride=args.doc_stride,
         max_query_length=args.max_query_length,
