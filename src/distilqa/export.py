@@ -85,9 +85,9 @@ class QuantizeOptions:
     Args:
         op_types (`tuple[str, ...]`, defaults to ``("MatMul", "Gather")``): op types to quantize; ``Gather`` is
             the embedding lookup (most of a small model's bytes).
-        per_channel (`bool`, defaults to `True`): one scale per output channel instead of per tensor. Per tensor,
-            one outlier column sets the scale of a whole weight matrix: on a 3-layer MiniLM student that cost 6.3
-            F1 on the SQuAD dev subset, per channel 0.7 (docs/RESULTS.md, section 5).
+        per_channel (`bool`, defaults to `True`): one scale per output channel instead of one per weight
+            matrix: on a 3-layer MiniLM student per tensor cost 6.3 F1 on the SQuAD dev subset, per channel 0.7
+            (docs/RESULTS.md, section 5).
         reduce_range (`bool`, defaults to `False`): 7-bit weights, for CPUs without VNNI where 8-bit overflows.
         keep_qa_head (`bool`, defaults to `True`): leave the QA head (the ``hidden x 2`` MatMul) in float.
     """
