@@ -213,6 +213,9 @@ class Job:
     note: str = ""
 
 
+PARITY_QUESTIONS = 200  # questions of --data for the export parity check of on-the-fly exports
+
+
 def plan(
     models: list[str],
     backends: list[str],
@@ -250,13 +253,16 @@ def plan(
                 model,
                 folder,
                 quantize="int8" if backend == "onnx-int8" else None,
+                data=settings.data,  # the benchmark's own questions, not the built-in demo set
+                limit=min(settings.limit or PARITY_QUESTIONS, PARITY_QUESTIONS),
                 params=settings.params,
                 force=True,
                 log=lambda line: None,
             )
             parity = report["parity"]
             note = "" if parity["passed"] else "parity check failed: " + "; ".join(parity["failures"])
-            log(f"  parity on the demo dev set: {'passed' if parity['passed'] else note}")
+            where = f"the first {parity['questions']} questions of --data"
+            log(f"  parity on {where}: {'passed' if parity['passed'] else note}")
             jobs.append(Job(model, label, str(folder), backend, note))
     return jobs
 
