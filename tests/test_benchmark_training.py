@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -125,3 +126,13 @@ def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
 def test_benchmark_cli_names_missing_options(capsys):
     assert cli_main(["benchmark", "training", "--steps", "3"]) == 2
     assert "--teacher, --student, --train_file, --output-dir" in capsys.readouterr().err
+
+
+def test_teacher_names_resolve_like_everywhere_else(tmp_path, tiny_bert_path, tiny_distilbert_path, monkeypatch):
+    """The packaged-model alias (and run folders) work for --teacher: they go through resolve_model."""
+    import distilqa.models
+    from distilqa.benchmark_training import prepare_teacher
+
+    monkeypatch.setattr(distilqa.models, "resolve_model", lambda name: str(tiny_bert_path) if name == "alias" else name)
+    teacher, note = prepare_teacher(settings(tmp_path, "alias", tiny_distilbert_path))
+    assert teacher != "alias" and Path(teacher).is_dir()

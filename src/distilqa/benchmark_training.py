@@ -140,14 +140,15 @@ def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
     """The teacher to use and a note: the given QA model, or a QA copy of a base encoder with a seeded new head."""
     from transformers import AutoConfig, set_seed
 
-    from distilqa.models import is_qa_config, load_qa_model, load_tokenizer
+    from distilqa.models import is_qa_config, load_qa_model, load_tokenizer, resolve_model
 
-    if is_qa_config(AutoConfig.from_pretrained(settings.teacher, trust_remote_code=False)):
-        return settings.teacher, "QA model as given"
+    teacher = resolve_model(settings.teacher)  # the packaged-model alias and run folders, as everywhere else
+    if is_qa_config(AutoConfig.from_pretrained(teacher, trust_remote_code=False)):
+        return teacher, "QA model as given"
     folder = Path(settings.output_dir) / QA_TEACHER_DIR
     set_seed(settings.seed)
-    load_qa_model(settings.teacher, require_qa_head=False).save_pretrained(folder)
-    load_tokenizer(settings.teacher).save_pretrained(folder)
+    load_qa_model(teacher, require_qa_head=False).save_pretrained(folder)
+    load_tokenizer(teacher).save_pretrained(folder)
     return str(
         folder
     ), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
