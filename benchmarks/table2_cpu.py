@@ -11,8 +11,8 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
 
 Defaults (teacher 5 epochs at lr 2e-4, students 5 epochs at lr 1e-4) are what ``table2_sweep.py`` found
 best (docs/RESULTS.md, section 6). Each row: EM and F1 on dev, parameters, training time on this machine,
-questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is not recomputed, so an interrupted
-run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
+questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is
+not recomputed, so an interrupted run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
 table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
 
     python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything: about 9 hours on 2 cores
@@ -47,7 +47,7 @@ def parse_args(argv=None):
     parser.add_argument("--rows", choices=["main", "grid", "all", "teacher"], default="all", help="teacher: train (or reuse) the teacher only")
     parser.add_argument("--kinds", nargs="+", default=["alone", "distilled"], choices=["alone", "distilled"], help="which main rows to run")
     parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
-    parser.add_argument("--grid", nargs="+", metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
+    parser.add_argument("--grid", nargs="+", type=_grid_pair, metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
     parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
     parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
     parser.add_argument("--teacher-epochs", type=float, default=5.0)
@@ -60,6 +60,14 @@ def parse_args(argv=None):
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     return parser.parse_args(argv)
+
+
+def _grid_pair(text: str) -> tuple[float, float]:
+    try:
+        temperature, alpha_ce = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TEMPERATURE:ALPHA_CE, e.g. 2:0.5") from None
+    return temperature, alpha_ce
 
 
 class Results:
@@ -160,8 +168,7 @@ def main(argv=None) -> int:
                 for kind in args.kinds:
                     student_rows(init, seed, kind)
     if args.rows in ("grid", "all"):
-        grid = [tuple(float(v) for v in pair.split(":")) for pair in args.grid] if args.grid else GRID
-        for temperature, alpha_ce in grid:
+        for temperature, alpha_ce in args.grid or GRID:
             student_rows("teacher", args.seeds[0], "distilled", temperature, alpha_ce)
 
     table = summarise(results.rows)

@@ -77,8 +77,7 @@ def training_config(cls, output_dir: Path, epochs: float, learning_rate: float, 
         eval_strategy="no",
         logging_steps=10,
         report_to="none",
-        use_cpu=not _cuda(),
-        dataloader_pin_memory=_cuda(),
+        use_cpu=not _cuda(),  # dataloader_pin_memory follows from the device (QuestionAnsweringConfig)
         **extra,
     )
 
