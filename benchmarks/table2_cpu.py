@@ -5,8 +5,9 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
 * teacher: the packaged pretrained MiniLM (6 layers, 384 hidden) fine-tuned with ``distilqa train``;
 * a 3-layer student (layers 0, 2, 4, the paper's one-in-two choice) initialised from the fine-tuned teacher
   (``init=teacher``) or from the pretrained MiniLM before fine-tuning (``init=pretrained``);
-* for each init and seed: the student fine-tuned alone, and the student distilled with the paper's settings
-  (T=2, alpha_ce=0.5, alpha_squad=0.5), with the same seed, data, schedule and number of steps;
+* for each init and seed: the student fine-tuned alone, the student distilled with the paper's settings
+  (T=2, alpha_ce=0.5, alpha_squad=0.5), and the same plus TinyBERT's hidden-state term (``hidden``:
+  ``--alpha-hidden``, online teacher), all with the same seed, data, schedule and number of steps;
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
 Defaults (teacher 5 epochs at lr 2e-4, students 5 epochs at lr 1e-4) are what ``table2_sweep.py`` found
@@ -45,13 +46,15 @@ def parse_args(argv=None):
     parser.add_argument("--dev", default=str(DATA / "dev.json"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rows", choices=["main", "grid", "all", "teacher"], default="all", help="teacher: train (or reuse) the teacher only")
-    parser.add_argument("--kinds", nargs="+", default=["alone", "distilled"], choices=["alone", "distilled"], help="which main rows to run")
+    parser.add_argument("--kinds", nargs="+", default=["alone", "distilled", "hidden"], choices=["alone", "distilled", "hidden"], help="which main rows to run")
+    parser.add_argument("--alpha-hidden", type=float, default=10.0, help="weight of the hidden-state term in the 'hidden' rows")
     parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
     parser.add_argument("--grid", nargs="+", type=_grid_pair, metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
+    parser.add_argument("--grid-kind", default="distilled", choices=["distilled", "hidden"], help="grid rows without or with the hidden-state term")
     parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
     parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
-    parser.add_argument("--teacher-epochs", type=float, default=5.0)
-    parser.add_argument("--student-epochs", type=float, default=5.0)
+    parser.add_argument("--teacher-epochs", type=float, default=2.0)
+    parser.add_argument("--student-epochs", type=float, default=10.0)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
     parser.add_argument("--student-lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -144,7 +147,9 @@ def main(argv=None) -> int:
             save_student(student, folder, info, tokenizer=str(teacher_dir), force=True)
 
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
-        key = f"{kind}/init={init}/seed={seed}" + (f"/T={temperature:g}/ace={alpha_ce:g}" if kind == "distilled" else "")
+        alpha_hidden = args.alpha_hidden if kind == "hidden" else 0.0
+        key = f"{kind}/init={init}/seed={seed}" + (f"/T={temperature:g}/ace={alpha_ce:g}" if kind != "alone" else "")
+        key = key.replace("hidden/", "distilled/", 1) + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
         if results.done(key):
             return
         name = key.replace("/", "_").replace("=", "")
@@ -154,12 +159,13 @@ def main(argv=None) -> int:
         if kind == "alone":
             run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
         else:
+            cache = None if alpha_hidden else str(out / "teacher-cache")  # hidden states need the online teacher
             cfg = config(
                 DistillationConfig, name, args.student_epochs, args.student_lr, seed, temperature=temperature,
-                alpha_ce=alpha_ce, alpha_squad=1.0 - alpha_ce, teacher_cache=str(out / "teacher-cache"),
+                alpha_ce=alpha_ce, alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, teacher_cache=cache,
             )  # fmt: skip
             run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), data, cfg)
-            fields.update(temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3))
+            fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
         record(key, out / name / FINAL_DIR, time.perf_counter() - began, **fields)
 
     if args.rows in ("main", "all"):
@@ -169,7 +175,7 @@ def main(argv=None) -> int:
                     student_rows(init, seed, kind)
     if args.rows in ("grid", "all"):
         for temperature, alpha_ce in args.grid or GRID:
-            student_rows("teacher", args.seeds[0], "distilled", temperature, alpha_ce)
+            student_rows("teacher", args.seeds[0], args.grid_kind, temperature, alpha_ce)
 
     table = summarise(results.rows)
     (out / "table2.md").write_text(table + "\n")
@@ -220,8 +226,8 @@ def plot(rows: dict, path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows.values():
-        kind = row.get("kind", "teacher")
-        marker = {"teacher": "*", "alone": "o", "distilled": "s"}[kind]
+        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "")
+        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D"}[kind]
         ax.scatter(row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))

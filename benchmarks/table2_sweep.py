@@ -11,6 +11,10 @@ parallel, and gathers their rows. Tuning uses the dev set only (there is no test
    alpha_ce (seed 1) and the students initialised from the pretrained MiniLM instead (seeds 1, 2);
 3. the same for the offline demo's built-in data (``--demo``): its teacher and student recipes.
 
+``--study hidden`` runs the second search instead: two teachers (5 epochs, the best on dev F1, and 2 epochs,
+less confident), and for each, students alone / distilled / distilled with TinyBERT's hidden-state term at
+``HIDDEN_ALPHAS`` (seeds 1, 2), plus pretrained-init rows and a longer schedule (see :func:`hidden_study`).
+
 Rows land in ``OUTPUT/sweep.jsonl`` (each with its settings) as jobs finish; ``OUTPUT/sweep.md`` is the
 summary. A job that already finished is not rerun; after ``--deadline-s`` no new job starts (jobs are
 queued most important first), so a time-limited run still ends with what it finished.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +52,10 @@ GRID = ["1:0.5", "4:0.5", "2:0.9", "4:0.9", "2:1.0"]
 DEMO_TEACHERS = [(2, 2.5e-4), (3, 2.5e-4), (3, 4e-4), (4, 2.5e-4)]
 DEMO_SCHEDULES = [(2, 2e-4), (3, 2e-4), (3, 4e-4)]
 DEMO_GRID = ["2:0.5", "2:0.9", "4:0.9"]
+# hidden-state MSE between a fine-tuned MiniLM and its 3-layer slice starts near 0.1, the logit KL near 1:
+# weights 1 / 10 / 100 put the hidden term below, at and above the logit term.
+HIDDEN_ALPHAS = [1.0, 10.0, 100.0]
+HIDDEN_TEACHERS = [(5, 2e-4), (2, 2e-4)]
 
 
 def parse_args(argv=None):
@@ -59,6 +68,8 @@ def parse_args(argv=None):
     parser.add_argument("--demo", action="store_true", help="also search the demo's recipe on its built-in data")
     parser.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
     parser.add_argument("--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing")
+    parser.add_argument("--only", help="run only the jobs whose name matches this regular expression (finishing a cut-off sweep)")
+    parser.add_argument("--study", choices=["recipe", "hidden"], default="recipe", help="which search (see above)")
     return parser.parse_args(argv)
 
 
@@ -76,6 +87,8 @@ class Sweep:
         """Run one table2_cpu.py process (unless it already finished) and return its rows with ``settings``."""
         folder = self.out / "runs" / name
         done = folder / "DONE"
+        if self.args.only and not re.search(self.args.only, name):
+            return []
         if not done.exists():
             if time.monotonic() - self.began > self.args.deadline_s:
                 print(f"[sweep] {name}: not started (deadline)", flush=True)
@@ -146,6 +159,49 @@ def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teach
     sweep.many(jobs)
 
 
+def hidden_study(sweep: Sweep) -> None:
+    """Does TinyBERT's hidden-state term, or a less confident teacher, widen distillation's lead? (SQuAD subset)"""
+    args = sweep.args
+    data = ["--train", args.train, "--dev", args.dev]
+    teacher_jobs = [
+        (f"h-teacher-e{e}-lr{lr:g}", {"phase": "h-teacher"}, [*data, "--rows", "teacher", "--teacher-epochs", epochs(e, args.smoke), "--teacher-lr", str(lr)])
+        for e, lr in HIDDEN_TEACHERS
+    ]  # fmt: skip
+    sweep.many(teacher_jobs)
+    jobs = []
+    for e, lr in HIDDEN_TEACHERS:
+        tname = f"h-teacher-e{e}-lr{lr:g}"
+        teacher = str(sweep.out / "runs" / tname / "teacher" / "model")
+        if not Path(teacher).exists():
+            print(f"[sweep] {tname} did not finish: its students are skipped", flush=True)
+            continue
+
+        def student(name, se, seeds, rest, phase="h-main"):
+            settings = {"phase": phase, "teacher_job": tname}
+            cmd = [*data, "--teacher", teacher, "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", *seeds, *rest]
+            return (f"h-t{e}-{name}-e{se}-s{seeds[0]}", settings, cmd)
+
+        for seed in ("1", "2"):
+            jobs.append(student("alone", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "alone"]))
+            jobs.append(student("distilled", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "distilled"]))
+            for ah in HIDDEN_ALPHAS:
+                rest = ["--rows", "main", "--inits", "teacher", "--kinds", "hidden", "--alpha-hidden", str(ah)]
+                jobs.append(student(f"hidden{ah:g}", 5, [seed], rest))
+        if e == HIDDEN_TEACHERS[-1][0]:  # the second teacher: pretrained init, longer schedule, softer targets
+            for seed in ("1", "2"):
+                for kind in ("alone", "hidden"):
+                    rest = ["--rows", "main", "--inits", "pretrained", "--kinds", kind, "--alpha-hidden", "10"]
+                    jobs.append(student(f"{kind}-pretrained", 5, [seed], rest, phase="h-pretrained"))
+                for kind, ah in (("alone", 10), ("hidden", 10), ("hidden", 100)):
+                    rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", str(ah)]
+                    jobs.append(student(f"{kind}{ah if kind == 'hidden' else ''}-long".replace("hidden10-", "hidden-"), 10, [seed], rest, phase="h-long"))
+            for pair in ("4:0.5", "2:0.9"):
+                rest = ["--rows", "grid", "--grid", pair, "--grid-kind", "hidden", "--alpha-hidden", "10"]
+                jobs.append(student(f"grid{pair.replace(':', '-')}", 5, ["1"], rest, phase="h-grid"))
+    jobs.sort(key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
+    sweep.many(jobs)
+
+
 def summarise(path: Path) -> str:
     """One line per setting (seeds pooled): mean F1 ± spread, EM, and train seconds."""
     groups: dict[tuple, list[dict]] = {}
@@ -156,9 +212,12 @@ def summarise(path: Path) -> str:
     for r in unique.values():
         if r["row"] == "teacher" and r.get("reused"):
             continue
-        key = (r["phase"], r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"), r.get("temperature", ""), r.get("alpha_ce", ""))
+        key = (
+            r["phase"], r.get("teacher_job", ""), r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"),
+            r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""),
+        )  # fmt: skip
         groups.setdefault(key, []).append(r)
-    lines = ["| phase | kind | init | epochs | lr | T | alpha_ce | seeds | EM | F1 | train s |", "|" + "---|" * 11]
+    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | seeds | EM | F1 | train s |", "|" + "---|" * 13]
     for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         f1 = [r["f1"] for r in group]
         em = [r["exact_match"] for r in group]
@@ -176,6 +235,12 @@ def main(argv=None) -> int:
     if args.smoke:  # one of each setting
         TEACHERS, SCHEDULES, GRID = TEACHERS[:1], SCHEDULES[:1], GRID[:1]
         DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID = DEMO_TEACHERS[:1], DEMO_SCHEDULES[:1], DEMO_GRID[:1]
+    if args.study == "hidden":
+        hidden_study(sweep)
+        table = summarise(sweep.out / "sweep.jsonl")
+        (sweep.out / "sweep.md").write_text(table + "\n")
+        print(table)
+        return 0
     with ThreadPoolExecutor(2) as phases:
         squad = phases.submit(teachers_and_students, sweep, "", args.train, args.dev, TEACHERS, SCHEDULES, GRID, True)
         demo = None

@@ -10,7 +10,7 @@ from distilqa.data import load_examples
 from distilqa.distillation import DistillationTrainer
 from distilqa.errors import InputError
 from distilqa.features import FeatureParams, build_eval_features, build_train_features, trim_padding_collator
-from distilqa.losses import soft_cross_entropy
+from distilqa.losses import hidden_state_loss, soft_cross_entropy, uniform_layer_map
 from distilqa.models import check_same_tokenizer, load_qa_model, load_tokenizer
 
 PARAMS = FeatureParams(128, 32, 32)
@@ -140,10 +140,46 @@ def test_tokenizer_mismatch_names_both_models(tmp_path, tiny_bert_path):
         check_same_tokenizer(load_tokenizer(tiny_bert_path), cased, "teacher-dir", "student-dir")
 
 
+def test_hidden_state_term_pulls_the_student_toward_the_teacher_states(tiny_tokenizer, train_features, tmp_path):
+    teacher = load_qa_model(build_bert(tmp_path / "teacher", tiny_tokenizer, layers=4, seed=1))
+    student = no_dropout(load_qa_model(build_bert(tmp_path / "student", tiny_tokenizer, layers=2, seed=7)))
+    batch = trim_padding_collator([train_features[i] for i in range(16)])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    layer_map = uniform_layer_map(2, 4)
+
+    def gap():
+        with torch.no_grad():
+            s = student(**inputs, output_hidden_states=True).hidden_states
+            t = teacher(**inputs, output_hidden_states=True).hidden_states
+        return hidden_state_loss(s, t, inputs["attention_mask"], layer_map).item()
+
+    before = gap()
+    config = distill_config(tmp_path, max_steps=30, alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=1.0, learning_rate=3e-3, logging_steps=10)
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator)
+    trainer.train()
+    student.eval()
+    assert gap() < 0.5 * before
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert logs and all("loss_hidden" in log for log in logs)
+    assert trainer._layer_map == [(0, 0), (1, 2), (2, 4)]
+
+
+def test_hidden_state_term_needs_equal_sizes_and_the_online_teacher(tiny_tokenizer, tiny_bert_path, train_features, tmp_path):
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    wide = BertForQuestionAnswering(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    with pytest.raises(InputError, match="same hidden size in student and teacher, got 32 and 64"):
+        DistillationTrainer(model=load_qa_model(tiny_bert_path), teacher=wide, args=distill_config(tmp_path, alpha_hidden=1.0), train_dataset=train_features)
+    with pytest.raises(InputError, match="drop --teacher_cache"):
+        distill_config(tmp_path, alpha_hidden=1.0, teacher_cache=str(tmp_path / "cache"))
+
+
 def test_config_checks(tmp_path):
     with pytest.raises(InputError, match="temperature must be > 0"):
         distill_config(tmp_path, temperature=0)
-    with pytest.raises(InputError, match="both 0"):
+    with pytest.raises(InputError, match="all 0"):
         distill_config(tmp_path, alpha_ce=0, alpha_squad=0)
     with pytest.raises(InputError, match="teacher_dtype"):
         distill_config(tmp_path, teacher_dtype="int8")
+    with pytest.raises(InputError, match="alpha_hidden must be >= 0"):
+        distill_config(tmp_path, alpha_hidden=-1)

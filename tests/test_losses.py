@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from distilqa.losses import distillation_loss, soft_cross_entropy, span_cross_entropy
+from distilqa.losses import distillation_loss, hidden_state_loss, soft_cross_entropy, span_cross_entropy, uniform_layer_map
 
 S = torch.tensor([[1.0, 2.0, 0.5, -1.0], [0.0, 0.3, 2.5, 1.0]])
 T_ = torch.tensor([[2.0, 1.0, 0.0, -2.0], [1.0, 1.0, 1.0, 3.0]])
@@ -74,3 +74,36 @@ def test_out_of_range_positions_are_clamped_and_temperature_checked():
     assert torch.isfinite(span_cross_entropy(S, S, torch.tensor([99, -3]), torch.tensor([0, 1])))
     with pytest.raises(ValueError, match="temperature"):
         distillation_loss(S, S, T_, T_, GOLD, GOLD, temperature=0.0)
+
+
+def test_uniform_layer_map():
+    assert uniform_layer_map(3, 6) == [(0, 0), (1, 2), (2, 4), (3, 6)]
+    assert uniform_layer_map(4, 12) == [(0, 0), (1, 3), (2, 6), (3, 9), (4, 12)]
+    assert uniform_layer_map(2, 2) == [(0, 0), (1, 1), (2, 2)]
+    with pytest.raises(ValueError, match="cannot be mapped"):
+        uniform_layer_map(4, 2)
+
+
+def test_hidden_state_loss_by_hand_and_padding_ignored():
+    torch.manual_seed(0)
+    student = tuple(torch.randn(2, 3, 4) for _ in range(2))
+    teacher = tuple(torch.randn(2, 3, 4) for _ in range(3))
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    layer_map = [(0, 0), (1, 2)]
+    expected = 0.0
+    for s, t in layer_map:
+        squares = [((student[s][b, i] - teacher[t][b, i]) ** 2).mean().item() for b in range(2) for i in range(3) if mask[b, i]]
+        expected += sum(squares) / len(squares)
+    got = hidden_state_loss(student, teacher, mask, layer_map)
+    assert got.item() == pytest.approx(expected / 2, rel=1e-6)
+    padded = tuple(x.clone() for x in student)
+    padded[1][1, 2] += 100.0  # a padded position: no effect
+    assert hidden_state_loss(padded, teacher, mask, layer_map).item() == pytest.approx(got.item(), rel=1e-6)
+    assert hidden_state_loss(teacher, teacher, mask, [(1, 1), (2, 2)]).item() == 0.0
+
+
+def test_hidden_state_loss_has_no_teacher_gradient():
+    student = (torch.randn(1, 2, 3, requires_grad=True),)
+    teacher = (torch.randn(1, 2, 3, requires_grad=True),)
+    hidden_state_loss(student, teacher, torch.ones(1, 2), [(0, 0)]).backward()
+    assert student[0].grad is not None and teacher[0].grad is None

@@ -107,6 +107,13 @@ class DistillationConfig(QuestionAnsweringConfig):
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature T of the soft (teacher) term"})
     alpha_ce: float = field(default=0.5, metadata={"help": "weight of T^2 * KL(teacher || student)"})
     alpha_squad: float = field(default=0.5, metadata={"help": "weight of the student's gold-span cross-entropy"})
+    alpha_hidden: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the MSE between student and teacher hidden states, layers mapped uniformly "
+            "(TinyBERT); needs the online teacher and equal hidden sizes; 0: off (DistilBERT's recipe)"
+        },
+    )
     teacher_dtype: str = field(
         default="float32", metadata={"help": "precision of the online teacher: float32, bfloat16, float16 (the loss stays fp32)"}
     )
@@ -118,11 +125,13 @@ class DistillationConfig(QuestionAnsweringConfig):
     def __post_init__(self):
         if self.temperature <= 0:
             raise InputError(f"temperature must be > 0, got {self.temperature}; pass --temperature 2.0 for the paper's value")
-        for name in ("alpha_ce", "alpha_squad"):
+        for name in ("alpha_ce", "alpha_squad", "alpha_hidden"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.alpha_ce == 0 and self.alpha_squad == 0:
-            raise InputError("alpha_ce and alpha_squad are both 0: nothing to learn; set at least one > 0")
+        if self.alpha_ce == 0 and self.alpha_squad == 0 and self.alpha_hidden == 0:
+            raise InputError("alpha_ce, alpha_squad and alpha_hidden are all 0: nothing to learn; set at least one > 0")
+        if self.alpha_hidden > 0 and self.teacher_cache:
+            raise InputError("alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache")
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise InputError(f"teacher_dtype must be one of {', '.join(TEACHER_DTYPES)}, got {self.teacher_dtype!r}")
         super().__post_init__()

@@ -5,7 +5,9 @@ for free) and changes three things:
 
 * ``compute_loss`` returns :func:`distilqa.losses.distillation_loss` of the student against the teacher's
   logits: from the online teacher (eval mode, no gradients, on the student's device, optionally in bf16/fp16),
-  or from a :class:`distilqa.teacher_cache.TeacherCache` looked up by each window's ``feature_index``;
+  or from a :class:`distilqa.teacher_cache.TeacherCache` looked up by each window's ``feature_index``; with
+  ``alpha_hidden > 0`` it adds TinyBERT's hidden-state term (:func:`distilqa.losses.hidden_state_loss` over
+  :func:`distilqa.losses.uniform_layer_map`), which needs the online teacher;
 * the columns kept for the batches are the union of the student's and the teacher's ``forward`` inputs (the
   Trainer would otherwise drop ``token_type_ids`` for a DistilBERT student and starve a BERT teacher), and each
   model then gets only the inputs its ``forward`` names;
@@ -19,7 +21,8 @@ import logging
 
 import torch
 
-from distilqa.losses import distillation_loss
+from distilqa.errors import InputError
+from distilqa.losses import distillation_loss, hidden_state_loss, uniform_layer_map
 from distilqa.trainer import QuestionAnsweringTrainer
 
 logger = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         teacher_cache (:class:`distilqa.teacher_cache.TeacherCache`, *optional*): precomputed teacher logits for
             every training window; the train features must then carry a ``feature_index`` column.
         args (:class:`distilqa.config.DistillationConfig`): ``temperature``, ``alpha_ce``, ``alpha_squad``,
-            ``teacher_dtype`` plus all Trainer arguments.
+            ``alpha_hidden``, ``teacher_dtype`` plus all Trainer arguments.
     """
 
     def __init__(self, model=None, teacher=None, args=None, teacher_cache=None, **kwargs):
@@ -59,7 +62,20 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self.teacher.requires_grad_(False)
         self._student_inputs = forward_inputs(self.model)
         self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
-        self._parts = torch.zeros(3, dtype=torch.float64)  # soft sum, hard sum, count since the last log
+        self._parts = torch.zeros(4, dtype=torch.float64)  # soft, hard, hidden sums and count since the last log
+        self._layer_map = None
+        if self.args.alpha_hidden > 0:
+            self._check_hidden_distillation()
+
+    def _check_hidden_distillation(self) -> None:
+        if self.teacher is None:
+            raise InputError("alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache")
+        sizes = (self.model.config.hidden_size, self.teacher.config.hidden_size)
+        if sizes[0] != sizes[1]:
+            raise InputError(
+                f"alpha_hidden > 0 needs the same hidden size in student and teacher, got {sizes[0]} and {sizes[1]}; "
+                "pass --alpha_hidden 0"
+            )
 
     def _set_signature_columns_if_needed(self):
         # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
@@ -72,21 +88,29 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         return {k: v for k, v in inputs.items() if k in names and k not in LABELS}
 
     @torch.no_grad()
-    def teacher_logits(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """The teacher's (start, end) logits for a batch, float32, on the batch's device."""
-        if self.teacher_cache is not None and CACHE_INDEX in inputs:
+    def teacher_outputs(self, inputs: dict, hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+        """The teacher's (start, end) logits for a batch, float32, on the batch's device, and its hidden states
+        when ``hidden`` (online teacher only)."""
+        if self.teacher_cache is not None and CACHE_INDEX in inputs and not hidden:
             start, end = self.teacher_cache.lookup(inputs[CACHE_INDEX])
             length = inputs["input_ids"].shape[1]
             device = inputs["input_ids"].device
-            return start[:, :length].to(device).float(), end[:, :length].to(device).float()
+            return start[:, :length].to(device).float(), end[:, :length].to(device).float(), None
         if self.teacher is None:
             raise ValueError(f"the batch has no '{CACHE_INDEX}' column for the teacher cache and no teacher model is loaded")
-        out = self.teacher(**self._only(inputs, self._teacher_inputs))
-        return out.start_logits.float(), out.end_logits.float()
+        extra = {"output_hidden_states": True} if hidden else {}
+        out = self.teacher(**self._only(inputs, self._teacher_inputs), **extra)
+        return out.start_logits.float(), out.end_logits.float(), out.hidden_states if hidden else None
+
+    def teacher_logits(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's (start, end) logits for a batch, float32, on the batch's device."""
+        start, end, _ = self.teacher_outputs(inputs)
+        return start, end
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        teacher_start, teacher_end = self.teacher_logits(inputs)
-        outputs = model(**self._only(inputs, self._student_inputs))
+        hidden = self.args.alpha_hidden > 0
+        teacher_start, teacher_end, teacher_states = self.teacher_outputs(inputs, hidden=hidden)
+        outputs = model(**self._only(inputs, self._student_inputs), **({"output_hidden_states": True} if hidden else {}))
         parts = distillation_loss(
             outputs.start_logits,
             outputs.end_logits,
@@ -98,9 +122,16 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             alpha_ce=self.args.alpha_ce,
             alpha_squad=self.args.alpha_squad,
         )
+        loss, hidden_part = parts.loss, 0.0
+        if hidden:
+            if self._layer_map is None:
+                self._layer_map = uniform_layer_map(len(outputs.hidden_states) - 1, len(teacher_states) - 1)
+            term = hidden_state_loss(outputs.hidden_states, teacher_states, inputs["attention_mask"], self._layer_map)
+            loss = loss + self.args.alpha_hidden * term
+            hidden_part = term.item()
         if model.training:
-            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), 1.0], dtype=torch.float64)
-        return (parts.loss, outputs) if return_outputs else parts.loss
+            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), hidden_part, 1.0], dtype=torch.float64)
+        return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         # Evaluation runs the student alone: give it only the inputs its forward names.
@@ -112,9 +143,11 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             parts = self._parts
             if self.args.world_size > 1:  # every process logs at the same steps, so the collective is safe
                 parts = self.accelerator.reduce(parts.to(self.args.device), reduction="sum").cpu()
-            soft, hard, count = parts.tolist()
+            soft, hard, hidden, count = parts.tolist()
             if count > 0:
                 logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
+                if self.args.alpha_hidden > 0:
+                    logs["loss_hidden"] = round(hidden / count, 4)
             self._parts.zero_()
         super().log(logs, *args, **kwargs)
 

@@ -83,3 +83,36 @@ def distillation_loss(
     soft = (soft_cross_entropy(student_start, teacher_start, temperature) + soft_cross_entropy(student_end, teacher_end, temperature)) / 2
     hard = span_cross_entropy(student_start, student_end, start_positions, end_positions)
     return DistillationLoss(alpha_ce * soft + alpha_squad * hard, soft.detach(), hard.detach())
+
+
+def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:
+    """TinyBERT's uniform mapping of hidden states: student state ``m`` learns teacher state ``m * N / M``.
+
+    States are counted as in ``output_hidden_states`` (0 is the embedding output, ``i`` the output of layer
+    ``i``), so the embeddings match the embeddings and the last layer the last layer; a 3-layer student of a
+    6-layer teacher gives ``[(0, 0), (1, 2), (2, 4), (3, 6)]``.
+    """
+    if not 0 < student_layers <= teacher_layers:
+        raise ValueError(f"a student with {student_layers} layers cannot be mapped onto a teacher with {teacher_layers}")
+    return [(m, round(m * teacher_layers / student_layers)) for m in range(student_layers + 1)]
+
+
+def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tensor, layer_map) -> torch.Tensor:
+    """Mean squared error between mapped hidden states over the real (unpadded) tokens, float32.
+
+    Args:
+        student_states, teacher_states (tuples of `torch.Tensor` of shape (batch, seq_len, hidden)): the
+            ``hidden_states`` outputs of both models (same hidden size).
+        attention_mask (`torch.Tensor` of shape (batch, seq_len)): 1 for real tokens.
+        layer_map (list of (student index, teacher index)): e.g. :func:`uniform_layer_map`.
+
+    Returns:
+        The squared error per hidden unit, averaged over real tokens and over the mapped pairs.
+    """
+    mask = attention_mask.float().unsqueeze(-1)
+    units = mask.sum() * student_states[0].size(-1)
+    total = student_states[0].new_zeros((), dtype=torch.float32)
+    for s, t in layer_map:
+        diff = student_states[s].float() - teacher_states[t].detach().float()
+        total = total + (diff.pow(2) * mask).sum() / units
+    return total / len(layer_map)

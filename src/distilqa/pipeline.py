@@ -94,7 +94,7 @@ def _hyperparameters(config) -> dict[str, Any]:
     keys = [
         "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
         "warmup_steps", "weight_decay", "lr_scheduler_type", "seed", "max_seq_length", "doc_stride", "max_query_length",
-        "temperature", "alpha_ce", "alpha_squad", "teacher_dtype",
+        "temperature", "alpha_ce", "alpha_squad", "alpha_hidden", "teacher_dtype",
     ]  # fmt: skip
     values = asdict(config)
     return {k: values[k] for k in keys if k in values}

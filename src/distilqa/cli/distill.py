@@ -1,8 +1,10 @@
 """``distilqa distill [CONFIG] --teacher T --student S [--option value ...]``: DistilBERT's SQuAD distillation.
 
 Loss: alpha_ce * T^2 * KL(teacher || student) on start and end logits + alpha_squad * cross-entropy on the gold
-span (``--temperature``, ``--alpha_ce``, ``--alpha_squad``). ``--teacher_cache DIR`` precomputes the teacher's
-logits once (see ``distilqa cache-teacher``). Every ``TrainingArguments`` option is available.
+span (``--temperature``, ``--alpha_ce``, ``--alpha_squad``), optionally + alpha_hidden * MSE between the student's
+hidden states and the teacher's, layers mapped uniformly as in TinyBERT (``--alpha_hidden``, online teacher only).
+``--teacher_cache DIR`` precomputes the teacher's logits once (see ``distilqa cache-teacher``). Every
+``TrainingArguments`` option is available.
 """
 
 from __future__ import annotations
