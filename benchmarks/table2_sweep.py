@@ -176,7 +176,7 @@ def hidden_study(sweep: Sweep) -> None:
             print(f"[sweep] {tname} did not finish: its students are skipped", flush=True)
             continue
 
-        def student(name, se, seeds, rest, phase="h-main"):
+        def student(name, se, seeds, rest, phase="h-main", e=e, tname=tname, teacher=teacher):
             settings = {"phase": phase, "teacher_job": tname}
             cmd = [*data, "--teacher", teacher, "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", *seeds, *rest]
             return (f"h-t{e}-{name}-e{se}-s{seeds[0]}", settings, cmd)

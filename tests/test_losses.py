@@ -5,7 +5,13 @@ import math
 import pytest
 import torch
 
-from distilqa.losses import distillation_loss, hidden_state_loss, soft_cross_entropy, span_cross_entropy, uniform_layer_map
+from distilqa.losses import (
+    distillation_loss,
+    hidden_state_loss,
+    soft_cross_entropy,
+    span_cross_entropy,
+    uniform_layer_map,
+)
 
 S = torch.tensor([[1.0, 2.0, 0.5, -1.0], [0.0, 0.3, 2.5, 1.0]])
 T_ = torch.tensor([[2.0, 1.0, 0.0, -2.0], [1.0, 1.0, 1.0, 3.0]])
