@@ -10,13 +10,13 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   ``--alpha-hidden``, online teacher), all with the same seed, data, schedule and number of steps;
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
-Defaults (teacher 5 epochs at lr 2e-4, students 5 epochs at lr 1e-4) are what ``table2_sweep.py`` found
-best (docs/RESULTS.md, section 6). Each row: EM and F1 on dev, parameters, training time on this machine,
+Defaults (teacher 2 epochs at lr 2e-4, students 10 epochs at lr 1e-4, alpha_hidden 10) are what
+``table2_sweep.py --study hidden`` found best for distillation (docs/RESULTS.md, section 6.1). Each row: EM and F1 on dev, parameters, training time on this machine,
 questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is
 not recomputed, so an interrupted run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
 table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
 
-    python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything: about 9 hours on 2 cores
+    python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything: about 24 hours on 2 cores
     python benchmarks/table2_cpu.py --output ~/distilqa-table2 --rows main --seeds 1
 """
 

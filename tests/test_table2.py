@@ -1,0 +1,35 @@
+"""benchmarks/table2_cpu.py end to end on a few questions: every row kind, and a rerun recomputes nothing."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import shared_file
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "table2_cpu.py"
+
+
+@pytest.mark.slow
+def test_table2_rows_and_resume(tmp_path):
+    cmd = [
+        sys.executable, str(SCRIPT), "--output", str(tmp_path), "--train", str(shared_file("train.json")),
+        "--dev", str(shared_file("dev.json")), "--limit-train", "12", "--limit-dev", "8", "--seeds", "1",
+        "--inits", "teacher", "--teacher-epochs", "1", "--student-epochs", "1", "--max-seq-length", "128",
+        "--doc-stride", "32", "--grid", "4:0.9",
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    rows = {json.loads(line)["row"]: json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()}
+    assert set(rows) == {
+        "teacher", "alone/init=teacher/seed=1", "distilled/init=teacher/seed=1/T=2/ace=0.5",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10", "distilled/init=teacher/seed=1/T=4/ace=0.9",
+    }  # fmt: skip
+    hidden = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10"]
+    assert hidden["alpha_hidden"] == 10.0 and hidden["kind"] == "distilled" and hidden["layers"] == 3
+    assert all({"exact_match", "f1", "params", "questions_per_s", "train_s"} <= set(r) for r in rows.values())
+    assert (tmp_path / "table2.md").read_text().count("\n| ") >= 5
+    lines = (tmp_path / "results.jsonl").read_text().count("\n")
+    subprocess.run(cmd, check=True, capture_output=True)
+    assert (tmp_path / "results.jsonl").read_text().count("\n") == lines  # finished rows are not recomputed
