@@ -51,6 +51,7 @@ def check_report(report: dict) -> None:
     for key in (
         "online_over_plain",
         "cached_over_plain",
+        "hidden_over_plain",
         "cached_cpu_over_plain",
         "cached_max_rss_over_plain",
         "cache_build_s",
@@ -82,13 +83,28 @@ def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_
     # Exactly the windows trained on.
     assert report["settings"]["windows"] == report["cache_rows"] == (1 + 3) * 4
     assert report["settings"]["teacher_note"] == "QA model as given"
-    assert len(lines) == 4 and lines[0].startswith("cache build")
+    assert len(lines) == 5 and lines[0].startswith("cache build")
     table = markdown_report(report)
     assert (
         table.startswith("| mode | s / step | x plain |")
         and "| cached |" in table
+        and "| hidden |" in table
         and "One-time cache build" in table
     )
+
+
+def test_hidden_mode_is_skipped_when_hidden_sizes_differ(tmp_path, tiny_tokenizer, tiny_bert_path):
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    wide = tmp_path / "wide"
+    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    BertForQuestionAnswering(config).save_pretrained(wide)
+    tiny_tokenizer.save_pretrained(wide)
+    lines: list[str] = []
+    report = run_benchmark(settings(tmp_path, str(wide), tiny_bert_path), isolate=False, log=lines.append)
+    assert "hidden" not in report and "hidden_over_plain" not in report
+    assert report["online_over_plain"] > 0 and any("hidden mode skipped" in line for line in lines)
+    assert "| hidden |" not in markdown_report(report)
 
 
 @pytest.mark.slow

@@ -3,9 +3,11 @@
 * ``plain``: the student fine-tuned alone (:class:`distilqa.trainer.QuestionAnsweringTrainer`), the baseline;
 * ``online``: distillation with the teacher run on every batch (:class:`distilqa.distillation.DistillationTrainer`);
 * ``cached``: distillation from a :class:`distilqa.teacher_cache.TeacherCache`, whose one-time build is timed
-  separately (``cache_build_s``).
+  separately (``cache_build_s``);
+* ``hidden``: the online teacher plus the hidden-state term (``alpha_hidden``; both models return all their
+  hidden states), when student and teacher have the same hidden size (skipped otherwise).
 
-All three see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
+All modes see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
 a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), so their RSS peaks are separate
 and none inherits another's allocator state or warm caches.
 
@@ -43,7 +45,7 @@ from transformers import TrainerCallback
 
 from distilqa.benchmark import PeakRss, hardware_line, peak_rss_mb, pin_threads
 
-MODES = ("plain", "online", "cached")
+MODES = ("plain", "online", "cached", "hidden")
 RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
 CACHE_DIR = "teacher-cache"
 QA_TEACHER_DIR = "teacher-qa"
@@ -67,6 +69,7 @@ class TrainingBenchmarkSettings:
         teacher_dtype (`str`, defaults to "float32"): precision of the online teacher and of the cache build.
         threads (`int`, *optional*): torch / OpenMP threads (default: torch's choice).
         device (`str`, defaults to "cpu"): "cpu" or "cuda".
+        alpha_hidden (`float`, defaults to 10.0): weight of the hidden-state term in the ``hidden`` mode.
     """
 
     teacher: str
@@ -85,6 +88,7 @@ class TrainingBenchmarkSettings:
     device: str = "cpu"
     seed: int = 0
     learning_rate: float = 5e-5
+    alpha_hidden: float = 10.0
 
     def __post_init__(self):
         from distilqa.errors import InputError
@@ -192,7 +196,8 @@ def _config(settings: TrainingBenchmarkSettings, mode: str):
     )
     if mode == "plain":
         return QuestionAnsweringConfig(**values)
-    return DistillationConfig(**values, teacher_dtype=settings.teacher_dtype, cache_spot_check=0)
+    hidden = settings.alpha_hidden if mode == "hidden" else 0.0
+    return DistillationConfig(**values, teacher_dtype=settings.teacher_dtype, cache_spot_check=0, alpha_hidden=hidden)
 
 
 def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
@@ -230,7 +235,7 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
     )
     if mode == "plain":
         trainer = QuestionAnsweringTrainer(**common)
-    elif mode == "online":
+    elif mode in ("online", "hidden"):
         trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
     elif mode == "cached":
         fingerprint = compute_fingerprint(
@@ -309,9 +314,12 @@ def run_benchmark(
     log(
         f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)"
     )
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    modes = [m for m in MODES if m != "hidden" or _same_hidden_size(settings)]
+    if "hidden" not in modes:
+        log("hidden mode skipped: student and teacher hidden sizes differ")
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for round_ in range(repeats):
-        for mode in MODES:
+        for mode in modes:
             result = run(settings, mode)
             runs[mode].append(result)
             log(
@@ -319,7 +327,7 @@ def run_benchmark(
                 f"({result['cpu_s_per_step']:.3f} CPU s), peak RSS {result['peak_rss_mb']:.0f} MB"
             )
     report: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in modes:
         best = min(runs[mode], key=lambda r: r["s_per_step"])
         report[mode] = {
             "s_per_step": best["s_per_step"],
@@ -333,7 +341,7 @@ def run_benchmark(
             **({"cuda_peak_mb": best["cuda_peak_mb"]} if "cuda_peak_mb" in best else {}),
         }
     plain = report["plain"]
-    for mode in ("online", "cached"):
+    for mode in modes[1:]:
         report[f"{mode}_over_plain"] = round(report[mode]["s_per_step"] / plain["s_per_step"], 3)
         report[f"{mode}_cpu_over_plain"] = round(report[mode]["cpu_s_per_step"] / plain["cpu_s_per_step"], 3)
         report[f"{mode}_rss_over_plain"] = round(report[mode]["peak_rss_mb"] / plain["peak_rss_mb"], 3)
@@ -356,6 +364,13 @@ def run_benchmark(
     return report
 
 
+def _same_hidden_size(settings: TrainingBenchmarkSettings) -> bool:
+    from distilqa.models import load_qa_config
+
+    sizes = {load_qa_config(name, require_qa_head=False).hidden_size for name in (settings.student, settings.teacher)}
+    return len(sizes) == 1
+
+
 def _threads(settings: TrainingBenchmarkSettings) -> int:
     import torch
 
@@ -367,7 +382,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     from distilqa.benchmark import markdown_table
 
     rows = []
-    for mode in MODES:
+    for mode in (m for m in MODES if m in report):
         entry = report[mode]
         rows.append(
             {

@@ -1,4 +1,4 @@
-"""``distilqa benchmark training``: seconds per step and peak memory of plain fine-tuning vs online vs cached distillation.
+"""``distilqa benchmark training``: seconds per step and peak memory of plain fine-tuning vs online, cached and hidden-state distillation.
 
 Example (the numbers in docs/RESULTS.md)::
 
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the data order and any new QA head (default %(default)s)"
     )
     parser.add_argument(
+        "--alpha-hidden", type=float, default=10.0, help="hidden-state weight of the 'hidden' mode (default %(default)s)"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a markdown table"
     )
     add_feature_args(parser, max_seq_length=256, doc_stride=128)
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         device=args.device,
         seed=args.seed,
+        alpha_hidden=args.alpha_hidden,
     )
     report = run_benchmark(
         settings, repeats=args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True)
