@@ -14,6 +14,7 @@ parallel, and gathers their rows. Tuning uses the dev set only (there is no test
 ``--study hidden`` runs the second search instead: two teachers (5 epochs, the best on dev F1, and 2 epochs,
 less confident), and for each, students alone / distilled / distilled with TinyBERT's hidden-state term at
 ``HIDDEN_ALPHAS`` (seeds 1, 2), plus pretrained-init rows and a longer schedule (see :func:`hidden_study`).
+``--study table`` runs ``table2_cpu.py``'s whole default experiment, one job per row (see :func:`table_study`).
 
 Rows land in ``OUTPUT/sweep.jsonl`` (each with its settings) as jobs finish; ``OUTPUT/sweep.md`` is the
 summary. A job that already finished is not rerun; after ``--deadline-s`` no new job starts (jobs are
@@ -69,7 +70,7 @@ def parse_args(argv=None):
     parser.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
     parser.add_argument("--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing")
     parser.add_argument("--only", help="run only the jobs whose name matches this regular expression (finishing a cut-off sweep)")
-    parser.add_argument("--study", choices=["recipe", "hidden"], default="recipe", help="which search (see above)")
+    parser.add_argument("--study", choices=["recipe", "hidden", "table"], default="recipe", help="which search (see above)")
     return parser.parse_args(argv)
 
 
@@ -202,6 +203,33 @@ def hidden_study(sweep: Sweep) -> None:
     sweep.many(jobs)
 
 
+def table_study(sweep: Sweep) -> None:
+    """``table2_cpu.py``'s default rows (its defaults: teacher, 2 seeds x 2 inits x 3 kinds, the grid), one job
+    per row around one shared teacher, then its summary table over the merged rows (``OUTPUT/table2.md``)."""
+    args = sweep.args
+    data = ["--train", args.train, "--dev", args.dev]
+    smoke = ["--teacher-epochs", "1", "--student-epochs", "1"] if args.smoke else []
+    teacher_rows = sweep.many([("table-teacher", {"phase": "table"}, [*data, *smoke, "--rows", "teacher"])])
+    teacher = sweep.out / "runs" / "table-teacher" / "teacher" / "model"
+    if not teacher.exists():
+        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    common = [*data, *smoke, "--teacher", str(teacher)]
+    jobs = [
+        (f"table-{kind}-{init}-s{seed}", {"phase": "table"}, [*common, "--rows", "main", "--seeds", str(seed), "--inits", init, "--kinds", kind])
+        for seed in (1, 2) for init in ("teacher", "pretrained") for kind in ("hidden", "distilled", "alone")
+    ]  # fmt: skip
+    sys.path.insert(0, str(HERE))
+    from table2_cpu import GRID
+    from table2_cpu import summarise as table
+
+    jobs += [(f"table-grid-{t:g}-{a:g}", {"phase": "table"}, [*common, "--rows", "grid", "--grid", f"{t:g}:{a:g}"]) for t, a in GRID]
+    rows = {}
+    for row in teacher_rows + sweep.many(jobs):
+        if row["row"] != "teacher" or not row.get("reused"):
+            rows[row["row"]] = row
+    (sweep.out / "table2.md").write_text(table(rows) + "\n")
+
+
 def summarise(path: Path) -> str:
     """One line per setting (seeds pooled): mean F1 ± spread, EM, and train seconds."""
     groups: dict[tuple, list[dict]] = {}
@@ -235,8 +263,8 @@ def main(argv=None) -> int:
     if args.smoke:  # one of each setting
         TEACHERS, SCHEDULES, GRID = TEACHERS[:1], SCHEDULES[:1], GRID[:1]
         DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID = DEMO_TEACHERS[:1], DEMO_SCHEDULES[:1], DEMO_GRID[:1]
-    if args.study == "hidden":
-        hidden_study(sweep)
+    if args.study in ("hidden", "table"):
+        (hidden_study if args.study == "hidden" else table_study)(sweep)
         table = summarise(sweep.out / "sweep.jsonl")
         (sweep.out / "sweep.md").write_text(table + "\n")
         print(table)
