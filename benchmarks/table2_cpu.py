@@ -148,8 +148,9 @@ def main(argv=None) -> int:
 
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
         alpha_hidden = args.alpha_hidden if kind == "hidden" else 0.0
-        key = f"{kind}/init={init}/seed={seed}" + (f"/T={temperature:g}/ace={alpha_ce:g}" if kind != "alone" else "")
-        key = key.replace("hidden/", "distilled/", 1) + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
+        key = f"alone/init={init}/seed={seed}"
+        if kind != "alone":  # "hidden" rows are distilled rows with an alpha_hidden
+            key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
         if results.done(key):
             return
         name = key.replace("/", "_").replace("=", "")

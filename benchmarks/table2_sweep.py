@@ -122,14 +122,23 @@ def epochs(value, smoke):
     return "1" if smoke else str(value)
 
 
+def teacher_jobs(prefix: str, data: list[str], teachers, smoke: bool) -> list[tuple[str, dict, list[str]]]:
+    """One teacher-only ``table2_cpu.py`` job per (epochs, learning rate), named ``{prefix}teacher-e{E}-lr{LR}``."""
+    return [
+        (f"{prefix}teacher-e{e}-lr{lr:g}", {"phase": f"{prefix}teacher"}, [*data, "--rows", "teacher", "--teacher-epochs", epochs(e, smoke), "--teacher-lr", str(lr)])
+        for e, lr in teachers
+    ]  # fmt: skip
+
+
+def longest_first(jobs: list[tuple[str, dict, list[str]]]) -> list[tuple[str, dict, list[str]]]:
+    """Student jobs by decreasing ``--student-epochs``, so that the last jobs to finish are short ones."""
+    return sorted(jobs, key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
+
+
 def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teachers, schedules, grid, extra_phase: bool):
     args = sweep.args
     data = ["--train", train, "--dev", dev]
-    jobs = [
-        (f"{prefix}teacher-e{e}-lr{lr:g}", {"phase": f"{prefix}teacher"}, [*data, "--rows", "teacher", "--teacher-epochs", epochs(e, args.smoke), "--teacher-lr", str(lr)])
-        for e, lr in teachers
-    ]  # fmt: skip
-    rows = [r for r in sweep.many(jobs) if r["row"] == "teacher"]
+    rows = [r for r in sweep.many(teacher_jobs(prefix, data, teachers, args.smoke)) if r["row"] == "teacher"]
     if not rows:
         raise SystemExit(f"no {prefix}teacher finished: see {sweep.out / 'logs'}")
     best = max(rows, key=lambda r: r["f1"])
@@ -155,20 +164,14 @@ def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teach
             student(f"{prefix}{kind}-pretrained-e{e:g}-lr{lr:g}-s{seed}", f"{prefix}pretrained", e, lr, [str(seed)], ["--rows", "main", "--inits", "pretrained", "--kinds", kind])
             for seed in (1, 2) for kind in ("alone", "distilled")
         ]  # fmt: skip
-    # longest first, so that the last jobs to finish are short ones
-    jobs.sort(key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
-    sweep.many(jobs)
+    sweep.many(longest_first(jobs))
 
 
 def hidden_study(sweep: Sweep) -> None:
     """Does TinyBERT's hidden-state term, or a less confident teacher, widen distillation's lead? (SQuAD subset)"""
     args = sweep.args
     data = ["--train", args.train, "--dev", args.dev]
-    teacher_jobs = [
-        (f"h-teacher-e{e}-lr{lr:g}", {"phase": "h-teacher"}, [*data, "--rows", "teacher", "--teacher-epochs", epochs(e, args.smoke), "--teacher-lr", str(lr)])
-        for e, lr in HIDDEN_TEACHERS
-    ]  # fmt: skip
-    sweep.many(teacher_jobs)
+    sweep.many(teacher_jobs("h-", data, HIDDEN_TEACHERS, args.smoke))
     jobs = []
     for e, lr in HIDDEN_TEACHERS:
         tname = f"h-teacher-e{e}-lr{lr:g}"
@@ -193,14 +196,13 @@ def hidden_study(sweep: Sweep) -> None:
                 for kind in ("alone", "hidden"):
                     rest = ["--rows", "main", "--inits", "pretrained", "--kinds", kind, "--alpha-hidden", "10"]
                     jobs.append(student(f"{kind}-pretrained", 5, [seed], rest, phase="h-pretrained"))
-                for kind, ah in (("alone", 10), ("hidden", 10), ("hidden", 100)):
+                for name, kind, ah in (("alone-long", "alone", 10), ("hidden-long", "hidden", 10), ("hidden100-long", "hidden", 100)):
                     rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", str(ah)]
-                    jobs.append(student(f"{kind}{ah if kind == 'hidden' else ''}-long".replace("hidden10-", "hidden-"), 10, [seed], rest, phase="h-long"))
+                    jobs.append(student(name, 10, [seed], rest, phase="h-long"))
             for pair in ("4:0.5", "2:0.9"):
                 rest = ["--rows", "grid", "--grid", pair, "--grid-kind", "hidden", "--alpha-hidden", "10"]
                 jobs.append(student(f"grid{pair.replace(':', '-')}", 5, ["1"], rest, phase="h-grid"))
-    jobs.sort(key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
-    sweep.many(jobs)
+    sweep.many(longest_first(jobs))
 
 
 def table_study(sweep: Sweep) -> None:

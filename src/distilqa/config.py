@@ -94,6 +94,7 @@ class QuestionAnsweringConfig(TrainingArguments):
 
 
 TEACHER_DTYPES = ("float32", "bfloat16", "float16")
+HIDDEN_NEEDS_ONLINE_TEACHER = "alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache"
 
 
 @dataclass
@@ -131,7 +132,7 @@ class DistillationConfig(QuestionAnsweringConfig):
         if self.alpha_ce == 0 and self.alpha_squad == 0 and self.alpha_hidden == 0:
             raise InputError("alpha_ce, alpha_squad and alpha_hidden are all 0: nothing to learn; set at least one > 0")
         if self.alpha_hidden > 0 and self.teacher_cache:
-            raise InputError("alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache")
+            raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER)
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise InputError(f"teacher_dtype must be one of {', '.join(TEACHER_DTYPES)}, got {self.teacher_dtype!r}")
         super().__post_init__()

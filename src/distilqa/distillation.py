@@ -21,6 +21,7 @@ import logging
 
 import torch
 
+from distilqa.config import HIDDEN_NEEDS_ONLINE_TEACHER
 from distilqa.errors import InputError
 from distilqa.losses import distillation_loss, hidden_state_loss, uniform_layer_map
 from distilqa.trainer import QuestionAnsweringTrainer
@@ -69,7 +70,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
 
     def _check_hidden_distillation(self) -> None:
         if self.teacher is None:
-            raise InputError("alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache")
+            raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER)
         sizes = (self.model.config.hidden_size, self.teacher.config.hidden_size)
         if sizes[0] != sizes[1]:
             raise InputError(
@@ -101,11 +102,6 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         extra = {"output_hidden_states": True} if hidden else {}
         out = self.teacher(**self._only(inputs, self._teacher_inputs), **extra)
         return out.start_logits.float(), out.end_logits.float(), out.hidden_states if hidden else None
-
-    def teacher_logits(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """The teacher's (start, end) logits for a batch, float32, on the batch's device."""
-        start, end, _ = self.teacher_outputs(inputs)
-        return start, end
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         hidden = self.args.alpha_hidden > 0
