@@ -17,6 +17,7 @@ from distilqa.benchmark_training import (
     run_benchmark,
 )
 from distilqa.cli import main as cli_main
+from distilqa.errors import InputError
 
 
 @pytest.fixture(autouse=True)
@@ -152,3 +153,26 @@ def test_teacher_names_resolve_like_everywhere_else(tmp_path, tiny_bert_path, ti
     monkeypatch.setattr(distilqa.models, "resolve_model", lambda name: str(tiny_bert_path) if name == "alias" else name)
     teacher, note = prepare_teacher(settings(tmp_path, "alias", tiny_distilbert_path))
     assert teacher != "alias" and Path(teacher).is_dir()
+
+
+def test_bad_input_in_a_child_process_comes_back_as_one_line():
+    import sys
+
+    from distilqa.benchmark import run_child
+
+    child = (
+        "import sys; from distilqa.benchmark import child_main; from distilqa.errors import InputError\n"
+        "def work():\n    raise InputError('--max-seq-length 64 leaves no room; raise it')\n"
+        "sys.exit(child_main(work, 'RESULT '))"
+    )
+    with pytest.raises(InputError, match=r"^--max-seq-length 64 leaves no room; raise it$"):
+        run_child([sys.executable, "-c", child], None, "RESULT ", "the child")
+    ok = "import sys; from distilqa.benchmark import child_main; sys.exit(child_main(lambda: {'a': 1}, 'RESULT '))"
+    assert run_child([sys.executable, "-c", ok], None, "RESULT ", "the child") == {"a": 1}
+    with pytest.raises(RuntimeError, match="the child failed"):
+        run_child([sys.executable, "-c", "raise SystemExit(3)"], None, "RESULT ", "the child")
+
+
+def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
+    with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
+        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)

@@ -119,3 +119,43 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     rule = "|" + "|".join("---" for _ in columns) + "|"
     body = ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]
     return "\n".join([head, rule, *body])
+
+
+INPUT_ERROR_PREFIX = "DISTILQA_INPUT_ERROR "
+
+
+def child_main(work, result_prefix: str) -> int:
+    """The entry point of a benchmark's child process: print ``work()``'s result as one JSON line after
+    ``result_prefix`` (exit 0), or an :class:`~distilqa.errors.InputError` as one line for the parent (exit 2)."""
+    import json
+
+    from distilqa.errors import InputError
+
+    try:
+        result = work()
+    except InputError as error:
+        print(INPUT_ERROR_PREFIX + str(error), flush=True)
+        return 2
+    print(result_prefix + json.dumps(result), flush=True)
+    return 0
+
+
+def run_child(command: list[str], env: dict, result_prefix: str, what: str) -> dict:
+    """Run a child started with :func:`child_main` and return its result. Its bad-input error is raised again
+    here as the same one-line :class:`~distilqa.errors.InputError`; any other failure is a ``RuntimeError``
+    naming ``what`` with the last lines of its output."""
+    import json
+    import subprocess
+
+    from distilqa.errors import InputError
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = done.stdout.splitlines()
+    errors = [line[len(INPUT_ERROR_PREFIX) :] for line in lines if line.startswith(INPUT_ERROR_PREFIX)]
+    if errors:
+        raise InputError(errors[-1])
+    results = [line for line in lines if line.startswith(result_prefix)]
+    if done.returncode != 0 or not results:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise RuntimeError(f"{what} failed (exit code {done.returncode}): {tail}")
+    return json.loads(results[-1][len(result_prefix) :])

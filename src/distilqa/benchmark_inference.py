@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from distilqa.benchmark import run_child
 from distilqa.errors import InputError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -194,12 +194,7 @@ def measure_in_subprocess(
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "RAYON_NUM_THREADS": threads}
     spec = json.dumps({"folder": str(folder), "backend": backend, "settings": asdict(settings)})
     command = [sys.executable, "-m", "distilqa.cli.benchmark_inference", "--worker", spec]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise RuntimeError(f"measuring {folder} with {backend} failed (exit code {done.returncode}): {tail}")
-    return json.loads(lines[-1][len(RESULT_PREFIX) :])
+    return run_child(command, env, RESULT_PREFIX, f"measuring {folder} with {backend}")
 
 
 @dataclass

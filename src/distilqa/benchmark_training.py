@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,7 +42,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from distilqa.benchmark import PeakRss, hardware_line, peak_rss_mb, pin_threads
+from distilqa.benchmark import PeakRss, hardware_line, peak_rss_mb, pin_threads, run_child
 
 MODES = ("plain", "online", "cached", "hidden")
 RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
@@ -97,6 +96,8 @@ class TrainingBenchmarkSettings:
             raise InputError(
                 f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}"
             )
+        if self.alpha_hidden < 0:
+            raise InputError(f"--alpha-hidden must be >= 0, got {self.alpha_hidden}")
         if self.max_train_samples is None:
             self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size
 
@@ -283,12 +284,7 @@ def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> di
         "--settings-json",
         json.dumps(asdict(settings)),
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    if done.returncode != 0 or not lines:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise RuntimeError(f"benchmark mode {mode!r} failed (exit code {done.returncode}): {tail}")
-    return json.loads(lines[-1][len(RESULT_PREFIX) :])
+    return run_child(command, env, RESULT_PREFIX, f"benchmark mode {mode!r}")
 
 
 def run_benchmark(

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from distilqa.benchmark import child_main
     from distilqa.benchmark_inference import (
         RESULT_PREFIX,
         InferenceBenchmarkSettings,
@@ -82,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:  # a child process started by measure_in_subprocess
         spec = json.loads(args.worker)
-        result = measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"]))
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
-        return 0
+        return child_main(lambda: measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"])), RESULT_PREFIX)
     missing = [flag for flag, value in (("--models", args.models), ("--data", args.data)) if not value]
     if missing:
         raise InputError(f"distilqa benchmark inference needs {' and '.join(missing)}; see --help")

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from distilqa.errors import InputError
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from distilqa.benchmark import child_main
     from distilqa.benchmark_training import (
         RESULT_PREFIX,
         TrainingBenchmarkSettings,
@@ -83,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.mode:  # a child process started by run_benchmark
-        result = run_mode(TrainingBenchmarkSettings(**json.loads(args.settings_json)), args.mode)
-        print(RESULT_PREFIX + json.dumps(result), flush=True)
-        return 0
+        return child_main(lambda: run_mode(TrainingBenchmarkSettings(**json.loads(args.settings_json)), args.mode), RESULT_PREFIX)
     missing = [flag for flag, value in (("--teacher", args.teacher), ("--student", args.student), ("--train_file", args.train_file), ("--output-dir", args.output_dir)) if not value]  # fmt: skip
     if missing:
         raise InputError(f"distilqa benchmark training needs {', '.join(missing)}; see --help")
