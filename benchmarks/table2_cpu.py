@@ -37,6 +37,9 @@ DATA = REPO.parent / "shared" / "data" / "squad-v1.1-subset"
 # range (Hinton et al. use 1-20; DistilBERT 2); alpha_ce 0.9 and 1.0 weigh the teacher more, which is where
 # a small labelled set (3k questions) should profit most from the teacher's soft targets.
 GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
+# "augmented": distilled on the training file enlarged by ``distilqa augment`` (teacher-labelled question variants),
+# for the same number of optimizer steps as the other rows; "augmented-hidden" adds the hidden-state term.
+KINDS = ["alone", "distilled", "hidden", "augmented", "augmented-hidden"]
 
 
 def parse_args(argv=None):
@@ -46,7 +49,9 @@ def parse_args(argv=None):
     parser.add_argument("--dev", default=str(DATA / "dev.json"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rows", choices=["main", "grid", "all", "teacher"], default="all", help="teacher: train (or reuse) the teacher only")
-    parser.add_argument("--kinds", nargs="+", default=["alone", "distilled", "hidden"], choices=["alone", "distilled", "hidden"], help="which main rows to run")
+    parser.add_argument("--kinds", nargs="+", default=["alone", "distilled", "hidden"], choices=KINDS, help="which main rows to run")
+    parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled variants per question in the 'augmented' rows")
+    parser.add_argument("--augment-dir", help="folder of the augmented training files train-aug{COPIES}.json, made there from this run's teacher if missing (share it only between runs with the same teacher and training data; default: OUTPUT)")
     parser.add_argument("--alpha-hidden", type=float, default=10.0, help="weight of the hidden-state term in the 'hidden' rows")
     parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
     parser.add_argument("--grid", nargs="+", type=_grid_pair, metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
@@ -71,6 +76,19 @@ def _grid_pair(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not TEMPERATURE:ALPHA_CE, e.g. 2:0.5") from None
     return temperature, alpha_ce
+
+
+def augment_file(teacher_dir: Path, args, path: Path) -> None:
+    """``distilqa augment`` with the table's teacher and windowing: ``--augment-copies`` variants per question."""
+    from distilqa.cli import main as cli
+
+    code = cli([
+        "augment", "--teacher", str(teacher_dir), "--data", args.train, "--output", str(path), "--copies", str(args.augment_copies),
+        "--max-seq-length", str(args.max_seq_length), "--doc-stride", str(args.doc_stride), "--device", args.device,
+        *(["--limit", str(args.limit_train)] if args.limit_train else []),
+    ])  # fmt: skip
+    if code:
+        raise SystemExit(f"distilqa augment failed (exit {code})")
 
 
 class Results:
@@ -146,11 +164,21 @@ def main(argv=None) -> int:
             student, info = init_student(str(inits[init]), layers=[0, 2, 4])
             save_student(student, folder, info, tokenizer=str(teacher_dir), force=True)
 
+    def augmented_data() -> tuple[DataArguments, float]:
+        """The teacher-labelled training file (made once) and its size relative to the original training set."""
+        path = Path(args.augment_dir or out) / f"train-aug{args.augment_copies}.json"
+        if not path.exists():
+            augment_file(teacher_dir, args, path)
+        rows = len(load_examples(path))
+        return DataArguments(train_file=str(path)), rows / len(load_examples(args.train, limit=args.limit_train))
+
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
-        alpha_hidden = args.alpha_hidden if kind == "hidden" else 0.0
+        alpha_hidden = args.alpha_hidden if kind.endswith("hidden") else 0.0
+        augmented = kind.startswith("augmented")
         key = f"alone/init={init}/seed={seed}"
         if kind != "alone":  # "hidden" rows are distilled rows with an alpha_hidden
             key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
+            key += f"/aug={args.augment_copies}" if augmented else ""
         if results.done(key):
             return
         name = key.replace("/", "_").replace("=", "")
@@ -160,12 +188,16 @@ def main(argv=None) -> int:
         if kind == "alone":
             run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
         else:
-            cache = None if alpha_hidden else str(out / "teacher-cache")  # hidden states need the online teacher
+            train, epochs, cache = data, args.student_epochs, out / "teacher-cache"
+            if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
+                train, ratio = augmented_data()
+                epochs, cache = args.student_epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
+                fields.update(epochs=round(epochs, 3), augment_copies=args.augment_copies, train_questions_ratio=round(ratio, 3))
             cfg = config(
-                DistillationConfig, name, args.student_epochs, args.student_lr, seed, temperature=temperature,
-                alpha_ce=alpha_ce, alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, teacher_cache=cache,
-            )  # fmt: skip
-            run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), data, cfg)
+                DistillationConfig, name, epochs, args.student_lr, seed, temperature=temperature, alpha_ce=alpha_ce,
+                alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, teacher_cache=None if alpha_hidden else str(cache),
+            )  # fmt: skip  (hidden states need the online teacher, not the cache)
+            run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), train, cfg)
             fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
         record(key, out / name / FINAL_DIR, time.perf_counter() - began, **fields)
 
@@ -227,8 +259,8 @@ def plot(rows: dict, path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows.values():
-        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "")
-        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D"}[kind]
+        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "") + (" + augmented" if row.get("augment_copies") else "")
+        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D", "distilled + augmented": "^", "distilled + hidden + augmented": "v"}[kind]
         ax.scatter(row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))

@@ -15,6 +15,8 @@ parallel, and gathers their rows. Tuning uses the dev set only (there is no test
 less confident), and for each, students alone / distilled / distilled with TinyBERT's hidden-state term at
 ``HIDDEN_ALPHAS`` (seeds 1, 2), plus pretrained-init rows and a longer schedule (see :func:`hidden_study`).
 ``--study table`` runs ``table2_cpu.py``'s whole default experiment, one job per row (see :func:`table_study`).
+``--study augment`` measures teacher-labelled question variants (``distilqa augment``) with and without the
+hidden-state term, against the same rows without them (see :func:`augment_study`).
 
 Rows land in ``OUTPUT/sweep.jsonl`` (each with its settings) as jobs finish; ``OUTPUT/sweep.md`` is the
 summary. A job that already finished is not rerun; after ``--deadline-s`` no new job starts (jobs are
@@ -57,6 +59,8 @@ DEMO_GRID = ["2:0.5", "2:0.9", "4:0.9"]
 # weights 1 / 10 / 100 put the hidden term below, at and above the logit term.
 HIDDEN_ALPHAS = [1.0, 10.0, 100.0]
 HIDDEN_TEACHERS = [(5, 2e-4), (2, 2e-4)]
+# teacher-labelled variants per question (TinyBERT makes 20 for small GLUE sets; 4 and 8 keep a GPU run short)
+AUGMENT_COPIES = [4, 8]
 
 
 def parse_args(argv=None):
@@ -70,7 +74,7 @@ def parse_args(argv=None):
     parser.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
     parser.add_argument("--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing")
     parser.add_argument("--only", help="run only the jobs whose name matches this regular expression (finishing a cut-off sweep)")
-    parser.add_argument("--study", choices=["recipe", "hidden", "table"], default="recipe", help="which search (see above)")
+    parser.add_argument("--study", choices=["recipe", "hidden", "table", "augment"], default="recipe", help="which search (see above)")
     return parser.parse_args(argv)
 
 
@@ -232,6 +236,43 @@ def table_study(sweep: Sweep) -> None:
     (sweep.out / "table2.md").write_text(table(rows) + "\n")
 
 
+def augment_study(sweep: Sweep) -> None:
+    """Do teacher-labelled question variants close the gap to 95% of the teacher? (SQuAD subset, 2 seeds)
+
+    One teacher (2 epochs at 2e-4, the table's); the variant files (``AUGMENT_COPIES``) are made once from it and
+    shared. Per seed: alone (5 and 10 epochs), distilled and hidden (10 epochs), and the augmented rows at the
+    same number of steps as 10 epochs; augmented + hidden also at twice the steps.
+    """
+    args = sweep.args
+    data = ["--train", args.train, "--dev", args.dev]
+    sweep.many(teacher_jobs("a-", data, [(2, 2e-4)], args.smoke))
+    teacher = sweep.out / "runs" / "a-teacher-e2-lr0.0002" / "teacher" / "model"
+    if not teacher.exists():
+        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    shared = sweep.out / "augmented"
+    for copies in AUGMENT_COPIES:  # one file per copies, before the students that share it
+        path = shared / f"train-aug{copies}.json"
+        if not path.exists():
+            cmd = [sys.executable, "-m", "distilqa.cli", "augment", "--teacher", str(teacher), "--data", args.train, "--output", str(path),
+                   "--copies", str(copies), "--max-seq-length", "256", "--doc-stride", "96", "--device", args.measure_device, "--no-progress",
+                   *(["--limit", "24"] if args.smoke else [])]  # fmt: skip
+            subprocess.run(cmd, check=True)
+
+    def student(name, kind, se, seed, copies=AUGMENT_COPIES[0]):
+        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--augment-copies", str(copies), "--augment-dir", str(shared)]
+        cmd = [*data, "--teacher", str(teacher), "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", str(seed), *rest]
+        return (f"a-{name}-e{se}-s{seed}", {"phase": "a-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
+
+    jobs = []
+    for seed in (1, 2):
+        jobs += [student("alone", "alone", 5, seed), student("alone", "alone", 10, seed)]
+        jobs += [student(kind, kind, 10, seed) for kind in ("distilled", "hidden")]
+        for copies in AUGMENT_COPIES:
+            jobs += [student(f"augmented{copies}", "augmented", 10, seed, copies), student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies)]
+        jobs.append(student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 20, seed))
+    sweep.many(longest_first(jobs))
+
+
 def summarise(path: Path) -> str:
     """One line per setting (seeds pooled): mean F1 ± spread, EM, and train seconds."""
     groups: dict[tuple, list[dict]] = {}
@@ -244,10 +285,10 @@ def summarise(path: Path) -> str:
             continue
         key = (
             r["phase"], r.get("teacher_job", ""), r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"),
-            r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""),
+            r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""), r.get("augment_copies", ""),
         )  # fmt: skip
         groups.setdefault(key, []).append(r)
-    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | seeds | EM | F1 | train s |", "|" + "---|" * 13]
+    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | seeds | EM | F1 | train s |", "|" + "---|" * 14]
     for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         f1 = [r["f1"] for r in group]
         em = [r["exact_match"] for r in group]
@@ -265,8 +306,8 @@ def main(argv=None) -> int:
     if args.smoke:  # one of each setting
         TEACHERS, SCHEDULES, GRID = TEACHERS[:1], SCHEDULES[:1], GRID[:1]
         DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID = DEMO_TEACHERS[:1], DEMO_SCHEDULES[:1], DEMO_GRID[:1]
-    if args.study in ("hidden", "table"):
-        (hidden_study if args.study == "hidden" else table_study)(sweep)
+    if args.study in ("hidden", "table", "augment"):
+        {"hidden": hidden_study, "table": table_study, "augment": augment_study}[args.study](sweep)
         table = summarise(sweep.out / "sweep.jsonl")
         (sweep.out / "sweep.md").write_text(table + "\n")
         print(table)

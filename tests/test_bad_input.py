@@ -170,6 +170,10 @@ def distill(c: Ctx, *extra: str, student: str = "distilbert", teacher: str = "be
     ]
 
 
+def augment(c: Ctx, *extra: str, data: str | None = None) -> list[str]:
+    return ["augment", "--teacher", c.m("bert"), "--data", data or c.data(), "--no-progress", *extra, "--output", c.out + ".json"]
+
+
 def predict(c: Ctx, *extra: str) -> list[str]:
     return [
         "predict",
@@ -279,6 +283,11 @@ CASES = [
     Case("init-student-teacher-missing", lambda c: ["init-student", "--teacher", str(c.root / "none"), "--output", c.out], ["none", "does not exist"]),  # fmt: skip
     Case("init-student-truncated-teacher", lambda c: init_student(c, "--layers", "0", teacher="truncated"), ["truncated", "corrupted or truncated"]),  # fmt: skip
     # -- usage errors of every argparse-based command: one line, not the usage dump -------------------------------
+    Case("augment-copies-zero", lambda c: augment(c, "--copies", "0"), ["--copies", ">= 1"]),
+    Case("augment-replace-prob", lambda c: augment(c, "--replace-prob", "1.5"), ["--replace-prob", "(0, 1]"]),
+    Case("augment-output-is-folder", lambda c: [*augment(c)[:-2], "--output", str(c.root)], ["--output", "is a folder"]),
+    Case("augment-teacher-missing", lambda c: ["augment", "--teacher", str(c.root / "no-model"), "--data", c.data(), "--output", c.out + ".json"], ["no-model", "does not exist"]),  # fmt: skip
+    Case("augment-bad-offsets", lambda c: augment(c, data=c.data([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}])), ["data.json", "answer_start"]),  # fmt: skip
     Case("evaluate-unknown-option", lambda c: [*evaluate(c), "--bogus"], ["distilqa evaluate", "unrecognized arguments: --bogus"]),
     Case("evaluate-missing-required", lambda c: ["evaluate", "--data", c.data()], ["distilqa evaluate", "--model"]),
     Case("evaluate-bad-int", lambda c: [*evaluate(c), "--limit", "x"], ["--limit", "invalid int value"]),
@@ -338,6 +347,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case: Case, models, tmp_
 DEBUG_CASES = {
     "train": lambda c: train(c, c.data([])),
     "distill": lambda c: distill(c, student="other"),
+    "augment": lambda c: augment(c, "--copies", "0"),
     "cache-teacher": lambda c: ["cache-teacher", "--teacher", str(c.root / "none"), "--train_file", c.data(), "--output", c.out],
     "init-student": lambda c: init_student(c, "--layers", "0,9"),
     "evaluate": lambda c: evaluate(c, c.data([])),

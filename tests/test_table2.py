@@ -18,16 +18,25 @@ def test_table2_rows_and_resume(tmp_path):
         sys.executable, str(SCRIPT), "--output", str(tmp_path), "--train", str(shared_file("train.json")),
         "--dev", str(shared_file("dev.json")), "--limit-train", "12", "--limit-dev", "8", "--seeds", "1",
         "--inits", "teacher", "--teacher-epochs", "1", "--student-epochs", "1", "--max-seq-length", "128",
-        "--doc-stride", "32", "--grid", "4:0.9",
+        "--doc-stride", "32", "--grid", "4:0.9", "--kinds", "alone", "distilled", "hidden", "augmented", "augmented-hidden",
+        "--augment-copies", "2",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
     rows = {json.loads(line)["row"]: json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()}
     assert set(rows) == {
         "teacher", "alone/init=teacher/seed=1", "distilled/init=teacher/seed=1/T=2/ace=0.5",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10", "distilled/init=teacher/seed=1/T=4/ace=0.9",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/aug=2", "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2",
     }  # fmt: skip
     hidden = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10"]
     assert hidden["alpha_hidden"] == 10.0 and hidden["kind"] == "distilled" and hidden["layers"] == 3
+    augmented = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2"]
+    assert augmented["augment_copies"] == 2 and augmented["alpha_hidden"] == 10.0
+    # 12 questions + at most 2 variants each, trained for the same number of steps: 1 epoch / ratio
+    written = json.loads((tmp_path / "train-aug2.json").read_text())
+    questions = sum(len(p["qas"]) for a in written["data"] for p in a["paragraphs"])
+    assert 12 < questions <= 36 and augmented["train_questions_ratio"] == round(questions / 12, 3)
+    assert augmented["epochs"] == pytest.approx(12 / questions, abs=1e-3)
     assert all({"exact_match", "f1", "params", "questions_per_s", "train_s"} <= set(r) for r in rows.values())
     assert (tmp_path / "table2.md").read_text().count("\n| ") >= 5
     lines = (tmp_path / "results.jsonl").read_text().count("\n")

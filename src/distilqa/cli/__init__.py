@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "offline end-to-end demo: fine-tune a teacher, distill a 3-layer student, compare"),
     "train": ("train", "fine-tune a question-answering model (a teacher, or a student alone)"),
     "init-student": ("init_student", "make a smaller student from chosen layers of a teacher"),
+    "augment": ("augment", "enlarge a training set with teacher-labelled question variants (TinyBERT-style)"),
     "cache-teacher": ("cache_teacher", "precompute the teacher's logits on the training features"),
     "distill": ("distill", "distill a teacher into a student (DistilBERT's SQuAD recipe)"),
     "evaluate": ("evaluate", "run a model over a SQuAD dataset, write predictions and EM/F1"),
