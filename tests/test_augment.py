@@ -72,9 +72,30 @@ def test_neighbours_are_nearest_whole_words_never_the_word_itself(table, word_to
 
 
 def test_words_map_to_vocabulary_entries_case_insensitively_for_an_uncased_tokenizer(table):
-    assert table.lowercase
     assert table.key("River") == "river"
     assert table.key("zzzqqq") is None  # several word pieces: not replaceable
+
+
+def test_byte_level_bpe_vocabularies_work_too(tmp_path):
+    """RoBERTa-style tokenizers mark word starts ("Ġcity"): those entries are the candidates, not the bare pieces."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    corpus = ["the river ran past the old mill and the stream ran past the village"] * 20
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=300, min_frequency=1, special_tokens=["<s>", "</s>", "<pad>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    matrix = np.random.default_rng(0).normal(size=(len(tokenizer), 8)).astype(np.float32)
+    table = NeighbourTable(tokenizer, matrix, k=2)
+    assert {"river", "stream", "village", "mill"} <= set(table.words)
+    assert table.key("river") == "river" and table.key("zzqq") is None
+    assert all(w.isalpha() for w in table.words) and all(w.isalpha() for w in table("river"))
+    variant = question_variants("Which river?", table, 1, 1.0, np.random.default_rng(0))[0]
+    assert (
+        variant.startswith("Which ") and variant.endswith("?") and variant.split()[1][:-1] in table("river")
+    )
 
 
 def test_match_case():

@@ -78,27 +78,40 @@ class NeighbourTable:
     def __init__(self, tokenizer, embeddings: np.ndarray, k: int = 15):
         self.tokenizer = tokenizer
         self.k = k
-        self.lowercase = _lowercases(tokenizer)
-        vocab = tokenizer.get_vocab()
+        # A candidate is an entry that reads as one alphabetic word and is what the tokenizer makes of that word
+        # after a space (WordPiece "city", byte-level BPE "Ġcity", SentencePiece "▁city"): never a word piece.
         special = set(tokenizer.all_special_tokens)
-        candidates = sorted(
-            (i, t) for t, i in vocab.items() if t not in special and WORD.fullmatch(t) and i < len(embeddings)
+        entries = [
+            (i, t) for t, i in tokenizer.get_vocab().items() if t not in special and i < len(embeddings)
+        ]
+        texts = [tokenizer.convert_tokens_to_string([t]).strip() for _, t in entries]
+        readable = [(i, text) for (i, _), text in zip(entries, texts, strict=True) if WORD.fullmatch(text)]
+        encoded = (
+            tokenizer([" " + text for _, text in readable], add_special_tokens=False)["input_ids"]
+            if readable
+            else []
         )
+        candidates = sorted((i, text) for (i, text), ids in zip(readable, encoded, strict=True) if ids == [i])
         if len(candidates) <= k:
             raise InputError(
                 f"the tokenizer has {len(candidates)} whole-word entries; need more than neighbours={k}"
             )
         self.ids = np.array([i for i, _ in candidates])
-        self.words = [t for _, t in candidates]
+        self.words = [text for _, text in candidates]
         matrix = np.asarray(embeddings, dtype=np.float32)[self.ids]
         self.unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         self.row = {word: r for r, word in enumerate(self.words)}
+        self._by_id = {i: word for i, word in candidates}
+        self._keys: dict[str, str | None] = {}
         self._cache: dict[str, list[str]] = {}
 
     def key(self, word: str) -> str | None:
-        """The vocabulary entry a question word maps to, or None when it is not one whole-word token."""
-        entry = word.lower() if self.lowercase else word
-        return entry if entry in self.row else None
+        """The candidate a question word is tokenized to (``"River"`` -> ``"river"`` when uncased), or None when
+        the word is several tokens (it is then never replaced)."""
+        if word not in self._keys:
+            ids = self.tokenizer(" " + word, add_special_tokens=False)["input_ids"]
+            self._keys[word] = self._by_id.get(ids[0]) if len(ids) == 1 else None
+        return self._keys[word]
 
     def prefetch(self, entries: set[str], chunk: int = 1024) -> None:
         """Compute the neighbours of many entries at once (one matrix product per chunk)."""
@@ -117,11 +130,6 @@ class NeighbourTable:
         if entry not in self._cache:
             self.prefetch({entry})
         return self._cache[entry]
-
-
-def _lowercases(tokenizer) -> bool:
-    """Whether the tokenizer lower-cases its input (an uncased vocabulary)."""
-    return tokenizer.tokenize("Zebra") == tokenizer.tokenize("zebra")
 
 
 def _match_case(word: str, like: str) -> str:
