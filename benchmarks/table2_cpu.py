@@ -39,6 +39,7 @@ DATA = REPO.parent / "shared" / "data" / "squad-v1.1-subset"
 GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # "augmented": distilled on the training file enlarged by ``distilqa augment`` (teacher-labelled question variants),
 # for the same number of optimizer steps as the other rows; "augmented-hidden" adds the hidden-state term.
+DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
 KINDS = ["alone", "distilled", "hidden", "augmented", "augmented-hidden"]
 
 
@@ -58,6 +59,7 @@ def parse_args(argv=None):
     parser.add_argument("--grid-kind", default="distilled", choices=["distilled", "hidden"], help="grid rows without or with the hidden-state term")
     parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
     parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
+    parser.add_argument("--layers", type=_layers, default=DEFAULT_LAYERS, help="teacher layers the student keeps (default 0,2,4)")
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
     parser.add_argument("--student-epochs", type=float, default=10.0)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -68,6 +70,13 @@ def parse_args(argv=None):
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     return parser.parse_args(argv)
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of layer indices, e.g. 0,2,4") from None
 
 
 def _grid_pair(text: str) -> tuple[float, float]:
@@ -158,10 +167,11 @@ def main(argv=None) -> int:
         return 0
 
     inits = {"teacher": teacher_dir, "pretrained": Path(pretrained)}
+    layer_tag = "" if args.layers == DEFAULT_LAYERS else "-L" + "-".join(map(str, args.layers))
     for init in args.inits:
-        folder = out / f"student-init-{init}"
+        folder = out / f"student-init-{init}{layer_tag}"
         if not (folder / "config.json").exists():
-            student, info = init_student(str(inits[init]), layers=[0, 2, 4])
+            student, info = init_student(str(inits[init]), layers=args.layers)
             save_student(student, folder, info, tokenizer=str(teacher_dir), force=True)
 
     def augmented_data() -> tuple[DataArguments, float]:
@@ -179,12 +189,13 @@ def main(argv=None) -> int:
         if kind != "alone":  # "hidden" rows are distilled rows with an alpha_hidden
             key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
             key += f"/aug={args.augment_copies}" if augmented else ""
+        key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
         if results.done(key):
             return
         name = key.replace("/", "_").replace("=", "")
         began = time.perf_counter()
-        init_dir = str(out / f"student-init-{init}")
-        fields = {"kind": kind, "init": init, "seed": seed, "layers": 3, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
+        init_dir = str(out / f"student-init-{init}{layer_tag}")
+        fields = {"kind": kind, "init": init, "seed": seed, "layers": len(args.layers), "student_layers": args.layers, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
         if kind == "alone":
             run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
         else:

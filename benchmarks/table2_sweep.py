@@ -241,7 +241,8 @@ def augment_study(sweep: Sweep) -> None:
 
     One teacher (2 epochs at 2e-4, the table's); the variant files (``AUGMENT_COPIES``) are made once from it and
     shared. Per seed: alone (5 and 10 epochs), distilled and hidden (10 epochs), and the augmented rows at the
-    same number of steps as 10 epochs; augmented + hidden also at twice the steps.
+    same number of steps as 10 epochs; augmented + hidden also at twice the steps; alone and hidden with the
+    student made of teacher layers 1, 3, 5.
     """
     args = sweep.args
     data = ["--train", args.train, "--dev", args.dev]
@@ -258,8 +259,8 @@ def augment_study(sweep: Sweep) -> None:
                    *(["--limit", "24"] if args.smoke else [])]  # fmt: skip
             subprocess.run(cmd, check=True)
 
-    def student(name, kind, se, seed, copies=AUGMENT_COPIES[0]):
-        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--augment-copies", str(copies), "--augment-dir", str(shared)]
+    def student(name, kind, se, seed, copies=AUGMENT_COPIES[0], layers="0,2,4"):
+        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--augment-copies", str(copies), "--augment-dir", str(shared), "--layers", layers]
         cmd = [*data, "--teacher", str(teacher), "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", str(seed), *rest]
         return (f"a-{name}-e{se}-s{seed}", {"phase": "a-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
 
@@ -270,6 +271,8 @@ def augment_study(sweep: Sweep) -> None:
         for copies in AUGMENT_COPIES:
             jobs += [student(f"augmented{copies}", "augmented", 10, seed, copies), student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies)]
         jobs.append(student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 20, seed))
+        # the teacher's top layer kept (its QA head was trained on it): 1,3,5 instead of the paper's 0,2,4
+        jobs += [student(f"{kind}-L135", kind, 10, seed, layers="1,3,5") for kind in ("alone", "hidden")]
     sweep.many(longest_first(jobs))
 
 
@@ -286,9 +289,10 @@ def summarise(path: Path) -> str:
         key = (
             r["phase"], r.get("teacher_job", ""), r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"),
             r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""), r.get("augment_copies", ""),
+            ",".join(map(str, r.get("student_layers", []))) if r.get("student_layers") not in (None, [0, 2, 4]) else "",
         )  # fmt: skip
         groups.setdefault(key, []).append(r)
-    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | seeds | EM | F1 | train s |", "|" + "---|" * 14]
+    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | layers | seeds | EM | F1 | train s |", "|" + "---|" * 15]
     for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         f1 = [r["f1"] for r in group]
         em = [r["exact_match"] for r in group]
