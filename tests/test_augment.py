@@ -264,3 +264,18 @@ def test_command_writes_a_training_file_and_is_deterministic(tiny_bert_path, tin
     assert set(original.ids) < set(augmented.ids)
     assert len(augmented) <= 3 * len(original)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_squad_1_variants_without_a_span_are_dropped(table):
+    """A SQuAD 1.1 file must not gain unanswerable questions (that would make it SQuAD 2.0 on loading)."""
+    from distilqa.postprocess import PostprocessResult
+
+    class NoSpan:
+        def predict_examples(self, examples, **kwargs):
+            return PostprocessResult({r["id"]: "" for r in examples}, {r["id"]: [] for r in examples})
+
+    augmented, summary = augment_examples(
+        _examples(), NoSpan(), table, AugmentConfig(copies=2), progress=False
+    )
+    assert summary["variants made"] > 0 and summary["variants kept"] == 0
+    assert augmented.ids == ["q1", "q2"] and not augmented.version_2

@@ -226,8 +226,8 @@ def augment_examples(
             probability = (
                 round(float(best["probability"]), 4) if best is not None else 0.0
             )  # as written to the file
-            if probability < config.min_probability:
-                continue
+            if probability < config.min_probability or (not answer and not examples.version_2):
+                continue  # a SQuAD 1.1 file has no unanswerable questions: a variant without a span is dropped
             if answer:
                 variant["answers"] = {"text": [answer], "answer_start": [int(best["start"])]}
             else:  # SQuAD 2.0: the teacher says "no answer"
