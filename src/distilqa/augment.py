@@ -222,7 +222,7 @@ def augment_examples(
         labelled = []
         for variant in variants:
             answer = result.predictions[variant["id"]]
-            best = next((e for e in result.nbest[variant["id"]] if e["text"] == answer), None)
+            best = result.best_entry(variant["id"])
             probability = (
                 round(float(best["probability"]), 4) if best is not None else 0.0
             )  # as written to the file

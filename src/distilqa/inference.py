@@ -189,7 +189,7 @@ class QAPredictor:
         result = self.predict_examples(examples, batch_size=batch_size, options=options, progress=progress)
         answers = []
         for row in rows:
-            best = next((e for e in result.nbest[row["id"]] if e["text"] == result.predictions[row["id"]]), None)
+            best = result.best_entry(row["id"])
             answers.append(
                 {
                     "question": row["question"],

@@ -46,6 +46,10 @@ class PostprocessResult:
     null_odds: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
 
+    def best_entry(self, qid: str) -> dict[str, Any] | None:
+        """The n-best entry of ``qid``'s predicted answer (with its probability and character span), if listed."""
+        return next((e for e in self.nbest[qid] if e["text"] == self.predictions[qid]), None)
+
 
 def offsets_array(offset_mapping: Iterable[Sequence[Sequence[int] | None]]) -> np.ndarray:
     """Turn a column of per-window offset lists into one int array, padding short rows with ``-1``.
