@@ -209,9 +209,25 @@ def hidden_study(sweep: Sweep) -> None:
     sweep.many(longest_first(jobs))
 
 
+def variant_file(sweep: Sweep, teacher: Path, folder: Path, copies: int) -> Path:
+    """``folder/train-aug{copies}.json`` from ``teacher`` (``distilqa augment``, the table's windowing), made once
+    before the jobs that share it (made by each job instead, the same file would be written by several at once)."""
+    args = sweep.args
+    path = folder / f"train-aug{copies}.json"
+    if not path.exists():
+        cmd = [sys.executable, "-m", "distilqa.cli", "augment", "--teacher", str(teacher), "--data", args.train, "--output", str(path),
+               "--copies", str(copies), "--max-seq-length", "256", "--doc-stride", "96", "--device", args.measure_device, "--no-progress",
+               *(["--limit", "24"] if args.smoke else [])]  # fmt: skip
+        began = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        print(f"[sweep] {path.name}: made in {time.perf_counter() - began:.0f} s", flush=True)
+    return path
+
+
 def table_study(sweep: Sweep) -> None:
-    """``table2_cpu.py``'s default rows (its defaults: teacher, 2 seeds x 2 inits x 3 kinds, the grid), one job
-    per row around one shared teacher, then its summary table over the merged rows (``OUTPUT/table2.md``)."""
+    """``table2_cpu.py``'s default rows (its defaults: teacher, 2 seeds x 2 inits x ``DEFAULT_KINDS``, the grid), one
+    job per row around one shared teacher and one shared variant file, then its summary table over the merged rows
+    (``OUTPUT/table2.md``)."""
     args = sweep.args
     data = ["--train", args.train, "--dev", args.dev]
     smoke = ["--teacher-epochs", "1", "--student-epochs", "1"] if args.smoke else []
@@ -219,14 +235,18 @@ def table_study(sweep: Sweep) -> None:
     teacher = sweep.out / "runs" / "table-teacher" / "teacher" / "model"
     if not teacher.exists():
         raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
-    common = [*data, *smoke, "--teacher", str(teacher)]
+    sys.path.insert(0, str(HERE))
+    from table2_cpu import DEFAULT_KINDS, GRID
+    from table2_cpu import summarise as table
+
+    shared = sweep.out / "augmented"
+    if any(kind.startswith("augmented") for kind in DEFAULT_KINDS):
+        variant_file(sweep, teacher, shared, 4)
+    common = [*data, *smoke, "--teacher", str(teacher), "--augment-dir", str(shared)]
     jobs = [
         (f"table-{kind}-{init}-s{seed}", {"phase": "table"}, [*common, "--rows", "main", "--seeds", str(seed), "--inits", init, "--kinds", kind])
-        for seed in (1, 2) for init in ("teacher", "pretrained") for kind in ("hidden", "distilled", "alone")
+        for seed in (1, 2) for init in ("teacher", "pretrained") for kind in reversed(DEFAULT_KINDS)
     ]  # fmt: skip
-    sys.path.insert(0, str(HERE))
-    from table2_cpu import GRID
-    from table2_cpu import summarise as table
 
     jobs += [(f"table-grid-{t:g}-{a:g}", {"phase": "table"}, [*common, "--rows", "grid", "--grid", f"{t:g}:{a:g}"]) for t, a in GRID]
     rows = {}
@@ -273,15 +293,8 @@ def augment_study(sweep: Sweep) -> None:
     augmented = [job for job in jobs if "augmented" in job[2][job[2].index("--kinds") + 1]]
     # the rows without variants start at once; the others once their file is made
     futures = [sweep.pool.submit(sweep.job, *job) for job in longest_first([job for job in jobs if job not in augmented])]
-    for copies in sorted({int(job[2][job[2].index("--augment-copies") + 1]) for job in augmented}):  # one file per copies, made once before the students that share it
-        path = shared / f"train-aug{copies}.json"
-        if not path.exists():
-            cmd = [sys.executable, "-m", "distilqa.cli", "augment", "--teacher", str(teacher), "--data", args.train, "--output", str(path),
-                   "--copies", str(copies), "--max-seq-length", "256", "--doc-stride", "96", "--device", args.measure_device, "--no-progress",
-                   *(["--limit", "24"] if args.smoke else [])]  # fmt: skip
-            began = time.perf_counter()
-            subprocess.run(cmd, check=True)
-            print(f"[sweep] train-aug{copies}.json: made in {time.perf_counter() - began:.0f} s", flush=True)
+    for copies in sorted({int(job[2][job[2].index("--augment-copies") + 1]) for job in augmented}):
+        variant_file(sweep, teacher, shared, copies)
     futures += [sweep.pool.submit(sweep.job, *job) for job in longest_first(augmented)]
     for future in futures:
         future.result()

