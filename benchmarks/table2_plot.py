@@ -1,9 +1,10 @@
 """The CPU-scale Table 2 beside the paper's, as a figure: F1 on dev against parameters.
 
-Left: our rows from a ``table2_sweep.py`` results file (mean and standard deviation over seeds, one point per
+Left: our rows from ``table2_sweep.py`` results files (mean and standard deviation over seeds, one point per
 setting named in ``ROWS``); right: the DistilBERT paper's Table 2 (SQuAD v1.1 dev). Written atomically.
 
-    python benchmarks/table2_plot.py docs/results/table2-gpu-hidden.jsonl docs/results/table2.png
+    python benchmarks/table2_plot.py docs/results/table2-gpu-hidden.jsonl docs/results/table2-gpu-augment.jsonl \
+        docs/results/table2.png
 """
 
 from __future__ import annotations
@@ -15,20 +16,21 @@ import statistics
 import sys
 from pathlib import Path
 
-# (label, marker, predicate on a row): the settings of docs/RESULTS.md section 6.1's main rows
+# (label, marker, predicate on a row): the settings of docs/RESULTS.md section 6.1's main rows and 6.5's best
 ROWS = [
     ("teacher (6 layers, 2 epochs)", "*", lambda r: r["job"] == "h-teacher-e2-lr0.0002" and r["row"] == "teacher"),
     ("alone, 10 epochs", "o", lambda r: r["job"].startswith("h-t2-alone-long") and r.get("kind") == "alone"),
     ("alone, 5 epochs", "o", lambda r: r["job"].startswith("h-t2-alone-e5") and r.get("kind") == "alone"),
     ("distilled, logits, 5 epochs", "s", lambda r: r["job"].startswith("h-t2-distilled-e5") and r.get("kind") == "distilled"),
     ("distilled + hidden, 10 epochs", "D", lambda r: r["job"].startswith("h-t2-hidden-long") and r.get("kind") == "distilled"),
+    ("distilled + hidden + 4 variants/question, steps of 10 epochs", "v", lambda r: r["job"].startswith("a-augmented-hidden4-e10") and r.get("kind") == "distilled"),
 ]
 PAPER = [("BERT-base (teacher)", "*", 110e6, 88.5), ("DistilBERT alone", "o", 66e6, 85.8), ("DistilBERT (D)", "D", 66e6, 86.9)]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", help="a table2_sweep.py sweep.jsonl")
+    parser.add_argument("results", nargs="+", help="table2_sweep.py sweep.jsonl files")
     parser.add_argument("output", help="PNG to write")
     args = parser.parse_args(argv)
     import matplotlib
@@ -37,14 +39,15 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     unique = {}
-    for line in Path(args.results).read_text().splitlines():
-        row = json.loads(line)
-        unique[(row["job"], row["row"])] = row
+    for path in args.results:
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            unique[(row["job"], row["row"])] = row
     fig, (ours, paper) = plt.subplots(1, 2, figsize=(10, 4))
     for label, marker, wanted in ROWS:
         rows = [r for r in unique.values() if wanted(r)]
         if not rows:
-            print(f"no rows for {label!r} in {args.results}", file=sys.stderr)
+            print(f"no rows for {label!r} in {', '.join(args.results)}", file=sys.stderr)
             return 2
         f1 = [r["f1"] for r in rows]
         spread = statistics.stdev(f1) if len(f1) > 1 else 0.0
