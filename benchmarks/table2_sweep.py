@@ -64,17 +64,33 @@ AUGMENT_COPIES = [4, 8]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", required=True)
     parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     parser.add_argument("--measure-device", default="cpu", help="device for the questions/s measurement")
     parser.add_argument("--train", default=str(DATA / "train.json"))
     parser.add_argument("--dev", default=str(DATA / "dev.json"))
-    parser.add_argument("--demo", action="store_true", help="also search the demo's recipe on its built-in data")
-    parser.add_argument("--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds")
-    parser.add_argument("--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing")
-    parser.add_argument("--only", help="run only the jobs whose name matches this regular expression (finishing a cut-off sweep)")
-    parser.add_argument("--study", choices=["recipe", "hidden", "table", "augment"], default="recipe", help="which search (see above)")
+    parser.add_argument(
+        "--demo", action="store_true", help="also search the demo's recipe on its built-in data"
+    )
+    parser.add_argument(
+        "--deadline-s", type=float, default=float("inf"), help="start no job after this many seconds"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny data and 1 epoch everywhere: checks the plumbing"
+    )
+    parser.add_argument(
+        "--only",
+        help="run only the jobs whose name matches this regular expression (finishing a cut-off sweep)",
+    )
+    parser.add_argument(
+        "--study",
+        choices=["recipe", "hidden", "table", "augment"],
+        default="recipe",
+        help="which search (see above)",
+    )
     return parser.parse_args(argv)
 
 
@@ -99,7 +115,16 @@ class Sweep:
                 print(f"[sweep] {name}: not started (deadline)", flush=True)
                 return []
             smoke = ["--limit-train", "24", "--limit-dev", "16"] if self.args.smoke else []
-            cmd = [sys.executable, str(HERE / "table2_cpu.py"), "--output", str(folder), "--device", self.args.measure_device, *smoke, *extra]
+            cmd = [
+                sys.executable,
+                str(HERE / "table2_cpu.py"),
+                "--output",
+                str(folder),
+                "--device",
+                self.args.measure_device,
+                *smoke,
+                *extra,
+            ]
             env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
             began = time.perf_counter()
             with (self.out / "logs" / f"{name}.log").open("w") as log:
@@ -139,7 +164,9 @@ def longest_first(jobs: list[tuple[str, dict, list[str]]]) -> list[tuple[str, di
     return sorted(jobs, key=lambda job: -float(job[2][job[2].index("--student-epochs") + 1]))
 
 
-def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teachers, schedules, grid, extra_phase: bool):
+def teachers_and_students(
+    sweep: Sweep, prefix: str, train: str, dev: str, teachers, schedules, grid, extra_phase: bool
+):
     args = sweep.args
     data = ["--train", train, "--dev", dev]
     rows = [r for r in sweep.many(teacher_jobs(prefix, data, teachers, args.smoke)) if r["row"] == "teacher"]
@@ -151,9 +178,26 @@ def teachers_and_students(sweep: Sweep, prefix: str, train: str, dev: str, teach
 
     def student(name, phase, e, lr, seeds, rest):
         settings = {"phase": phase, "teacher_job": best["job"]}
-        return (name, settings, [*data, "--teacher", teacher, "--student-epochs", epochs(e, args.smoke), "--student-lr", str(lr), "--seeds", *seeds, *rest])
+        return (
+            name,
+            settings,
+            [
+                *data,
+                "--teacher",
+                teacher,
+                "--student-epochs",
+                epochs(e, args.smoke),
+                "--student-lr",
+                str(lr),
+                "--seeds",
+                *seeds,
+                *rest,
+            ],
+        )
 
-    main_schedule = schedules[min(1, len(schedules) - 1)]  # grid and pretrained-init rows at one fixed schedule, beside the main rows
+    main_schedule = schedules[
+        min(1, len(schedules) - 1)
+    ]  # grid and pretrained-init rows at one fixed schedule, beside the main rows
     e, lr = main_schedule
     jobs = [
         student(f"{prefix}{kind}-e{se}-lr{slr:g}-s{seed}", f"{prefix}main", se, slr, [str(seed)], ["--rows", "main", "--inits", "teacher", "--kinds", kind])
@@ -186,22 +230,72 @@ def hidden_study(sweep: Sweep) -> None:
 
         def student(name, se, seeds, rest, phase="h-main", e=e, tname=tname, teacher=teacher):
             settings = {"phase": phase, "teacher_job": tname}
-            cmd = [*data, "--teacher", teacher, "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", *seeds, *rest]
+            cmd = [
+                *data,
+                "--teacher",
+                teacher,
+                "--student-epochs",
+                epochs(se, args.smoke),
+                "--student-lr",
+                "1e-4",
+                "--seeds",
+                *seeds,
+                *rest,
+            ]
             return (f"h-t{e}-{name}-e{se}-s{seeds[0]}", settings, cmd)
 
         for seed in ("1", "2"):
-            jobs.append(student("alone", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "alone"]))
-            jobs.append(student("distilled", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "distilled"]))
+            jobs.append(
+                student("alone", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "alone"])
+            )
+            jobs.append(
+                student(
+                    "distilled", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "distilled"]
+                )
+            )
             for ah in HIDDEN_ALPHAS:
-                rest = ["--rows", "main", "--inits", "teacher", "--kinds", "hidden", "--alpha-hidden", str(ah)]
+                rest = [
+                    "--rows",
+                    "main",
+                    "--inits",
+                    "teacher",
+                    "--kinds",
+                    "hidden",
+                    "--alpha-hidden",
+                    str(ah),
+                ]
                 jobs.append(student(f"hidden{ah:g}", 5, [seed], rest))
-        if e == HIDDEN_TEACHERS[-1][0]:  # the second teacher: pretrained init, longer schedule, softer targets
+        if (
+            e == HIDDEN_TEACHERS[-1][0]
+        ):  # the second teacher: pretrained init, longer schedule, softer targets
             for seed in ("1", "2"):
                 for kind in ("alone", "hidden"):
-                    rest = ["--rows", "main", "--inits", "pretrained", "--kinds", kind, "--alpha-hidden", "10"]
+                    rest = [
+                        "--rows",
+                        "main",
+                        "--inits",
+                        "pretrained",
+                        "--kinds",
+                        kind,
+                        "--alpha-hidden",
+                        "10",
+                    ]
                     jobs.append(student(f"{kind}-pretrained", 5, [seed], rest, phase="h-pretrained"))
-                for name, kind, ah in (("alone-long", "alone", 10), ("hidden-long", "hidden", 10), ("hidden100-long", "hidden", 100)):
-                    rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", str(ah)]
+                for name, kind, ah in (
+                    ("alone-long", "alone", 10),
+                    ("hidden-long", "hidden", 10),
+                    ("hidden100-long", "hidden", 100),
+                ):
+                    rest = [
+                        "--rows",
+                        "main",
+                        "--inits",
+                        "teacher",
+                        "--kinds",
+                        kind,
+                        "--alpha-hidden",
+                        str(ah),
+                    ]
                     jobs.append(student(name, 10, [seed], rest, phase="h-long"))
             for pair in ("4:0.5", "2:0.9"):
                 rest = ["--rows", "grid", "--grid", pair, "--grid-kind", "hidden", "--alpha-hidden", "10"]
@@ -248,7 +342,10 @@ def table_study(sweep: Sweep) -> None:
         for seed in (1, 2) for init in ("teacher", "pretrained") for kind in reversed(DEFAULT_KINDS)
     ]  # fmt: skip
 
-    jobs += [(f"table-grid-{t:g}-{a:g}", {"phase": "table"}, [*common, "--rows", "grid", "--grid", f"{t:g}:{a:g}"]) for t, a in GRID]
+    jobs += [
+        (f"table-grid-{t:g}-{a:g}", {"phase": "table"}, [*common, "--rows", "grid", "--grid", f"{t:g}:{a:g}"])
+        for t, a in GRID
+    ]
     rows = {}
     for row in teacher_rows + sweep.many(jobs):
         if row["row"] != "teacher" or not row.get("reused"):
@@ -274,8 +371,34 @@ def augment_study(sweep: Sweep) -> None:
     shared = sweep.out / "augmented"
 
     def student(name, kind, se, seed, copies=AUGMENT_COPIES[0], layers="0,2,4"):
-        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--augment-copies", str(copies), "--augment-dir", str(shared), "--layers", layers]
-        cmd = [*data, "--teacher", str(teacher), "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", str(seed), *rest]
+        rest = [
+            "--rows",
+            "main",
+            "--inits",
+            "teacher",
+            "--kinds",
+            kind,
+            "--alpha-hidden",
+            "10",
+            "--augment-copies",
+            str(copies),
+            "--augment-dir",
+            str(shared),
+            "--layers",
+            layers,
+        ]
+        cmd = [
+            *data,
+            "--teacher",
+            str(teacher),
+            "--student-epochs",
+            epochs(se, args.smoke),
+            "--student-lr",
+            "1e-4",
+            "--seeds",
+            str(seed),
+            *rest,
+        ]
         return (f"a-{name}-e{se}-s{seed}", {"phase": "a-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
 
     jobs = []
@@ -283,16 +406,25 @@ def augment_study(sweep: Sweep) -> None:
         jobs += [student("alone", "alone", 5, seed), student("alone", "alone", 10, seed)]
         jobs += [student(kind, kind, 10, seed) for kind in ("distilled", "hidden")]
         for copies in AUGMENT_COPIES:
-            jobs += [student(f"augmented{copies}", "augmented", 10, seed, copies), student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies)]
+            jobs += [
+                student(f"augmented{copies}", "augmented", 10, seed, copies),
+                student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies),
+            ]
         # 1.5x the steps, with and without the variants: more passes is what TinyBERT's augmentation relies on
-        jobs += [student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 15, seed), student("hidden", "hidden", 15, seed)]
+        jobs += [
+            student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 15, seed),
+            student("hidden", "hidden", 15, seed),
+        ]
         # the teacher's top layer kept (its QA head was trained on it): 1,3,5 instead of the paper's 0,2,4
         jobs += [student(f"{kind}-L135", kind, 10, seed, layers="1,3,5") for kind in ("alone", "hidden")]
     if args.only:
         jobs = [job for job in jobs if re.search(args.only, job[0])]
     augmented = [job for job in jobs if "augmented" in job[2][job[2].index("--kinds") + 1]]
     # the rows without variants start at once; the others once their file is made
-    futures = [sweep.pool.submit(sweep.job, *job) for job in longest_first([job for job in jobs if job not in augmented])]
+    futures = [
+        sweep.pool.submit(sweep.job, *job)
+        for job in longest_first([job for job in jobs if job not in augmented])
+    ]
     for copies in sorted({int(job[2][job[2].index("--augment-copies") + 1]) for job in augmented}):
         variant_file(sweep, teacher, shared, copies)
     futures += [sweep.pool.submit(sweep.job, *job) for job in longest_first(augmented)]
@@ -316,13 +448,21 @@ def summarise(path: Path) -> str:
             ",".join(map(str, r.get("student_layers", []))) if r.get("student_layers") not in (None, [0, 2, 4]) else "",
         )  # fmt: skip
         groups.setdefault(key, []).append(r)
-    lines = ["| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | layers | seeds | EM | F1 | train s |", "|" + "---|" * 15]
+    lines = [
+        "| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | layers | seeds | EM | F1 | train s |",
+        "|" + "---|" * 15,
+    ]
     for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         f1 = [r["f1"] for r in group]
         em = [r["exact_match"] for r in group]
         spread = f" ± {statistics.stdev(f1):.1f}" if len(f1) > 1 else ""
         train = [r["train_s"] for r in group if r.get("train_s") is not None]
-        cells = [str(v) for v in key] + [str(len(group)), f"{statistics.mean(em):.1f}", f"{statistics.mean(f1):.1f}{spread}", f"{statistics.mean(train):.0f}" if train else "-"]
+        cells = [str(v) for v in key] + [
+            str(len(group)),
+            f"{statistics.mean(em):.1f}",
+            f"{statistics.mean(f1):.1f}{spread}",
+            f"{statistics.mean(train):.0f}" if train else "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -341,7 +481,9 @@ def main(argv=None) -> int:
         print(table)
         return 0
     with ThreadPoolExecutor(2) as phases:
-        squad = phases.submit(teachers_and_students, sweep, "", args.train, args.dev, TEACHERS, SCHEDULES, GRID, True)
+        squad = phases.submit(
+            teachers_and_students, sweep, "", args.train, args.dev, TEACHERS, SCHEDULES, GRID, True
+        )
         demo = None
         if args.demo:
             demo = phases.submit(
