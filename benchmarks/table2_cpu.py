@@ -42,8 +42,9 @@ DATA = REPO.parent / "shared" / "data" / "squad-v1.1-subset"
 GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # "augmented": distilled on the training file enlarged by ``distilqa augment`` (teacher-labelled question variants),
 # for the same number of optimizer steps as the other rows; "augmented-hidden" adds the hidden-state term.
+# "attention" adds MiniLMv2's self-attention relation term (last layers) to the distilled loss.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
-KINDS = ["alone", "distilled", "hidden", "augmented", "augmented-hidden"]
+KINDS = ["alone", "distilled", "hidden", "augmented", "augmented-hidden", "attention", "hidden-attention", "augmented-hidden-attention"]
 DEFAULT_KINDS = ["alone", "distilled", "hidden", "augmented-hidden"]
 
 
@@ -58,9 +59,10 @@ def parse_args(argv=None):
     parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled variants per question in the 'augmented' rows")
     parser.add_argument("--augment-dir", help="folder of the augmented training files train-aug{COPIES}.json, made there from this run's teacher if missing (share it only between runs with the same teacher and training data; default: OUTPUT)")
     parser.add_argument("--alpha-hidden", type=float, default=10.0, help="weight of the hidden-state term in the 'hidden' rows")
+    parser.add_argument("--alpha-attention", type=float, default=1.0, help="weight of the attention relation term in the '*attention' rows (12 relation heads)")
     parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
     parser.add_argument("--grid", nargs="+", type=_grid_pair, metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
-    parser.add_argument("--grid-kind", default="distilled", choices=["distilled", "hidden"], help="grid rows without or with the hidden-state term")
+    parser.add_argument("--grid-kind", default="distilled", choices=["distilled", "hidden", "attention", "hidden-attention"], help="which distilled loss the grid rows use")
     parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
     parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
     parser.add_argument("--layers", type=_layers, default=DEFAULT_LAYERS, help="teacher layers the student keeps (default 0,2,4)")
@@ -187,11 +189,14 @@ def main(argv=None) -> int:
         return DataArguments(train_file=str(path)), rows / len(load_examples(args.train, limit=args.limit_train))
 
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
-        alpha_hidden = args.alpha_hidden if kind.endswith("hidden") else 0.0
-        augmented = kind.startswith("augmented")
+        parts = kind.split("-")
+        alpha_hidden = args.alpha_hidden if "hidden" in parts else 0.0
+        alpha_attention = args.alpha_attention if "attention" in parts else 0.0
+        augmented = "augmented" in parts
         key = f"alone/init={init}/seed={seed}"
-        if kind != "alone":  # "hidden" rows are distilled rows with an alpha_hidden
+        if kind != "alone":  # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
             key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
+            key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
         if results.done(key):
@@ -210,10 +215,12 @@ def main(argv=None) -> int:
                 fields.update(epochs=round(epochs, 3), augment_copies=args.augment_copies, train_questions_ratio=round(ratio, 3))
             cfg = config(
                 DistillationConfig, name, epochs, args.student_lr, seed, temperature=temperature, alpha_ce=alpha_ce,
-                alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, teacher_cache=None if alpha_hidden else str(cache),
-            )  # fmt: skip  (hidden states need the online teacher, not the cache)
+                alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, alpha_attention=alpha_attention,
+                teacher_cache=None if alpha_hidden or alpha_attention else str(cache),
+            )  # fmt: skip  (hidden states and attention relations need the online teacher, not the cache)
             run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), train, cfg)
             fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
+            fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
         record(key, out / name / FINAL_DIR, time.perf_counter() - began, **fields)
 
     if args.rows in ("main", "all"):
@@ -274,8 +281,9 @@ def plot(rows: dict, path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows.values():
-        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "") + (" + augmented" if row.get("augment_copies") else "")
-        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D", "distilled + augmented": "^", "distilled + hidden + augmented": "v"}[kind]
+        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "") + (" + attention" if row.get("alpha_attention") else "")
+        kind += " + augmented" if row.get("augment_copies") else ""
+        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D", "distilled + augmented": "^", "distilled + hidden + augmented": "v"}.get(kind, "P")
         ax.scatter(row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind)
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))

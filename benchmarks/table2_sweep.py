@@ -16,7 +16,8 @@ less confident), and for each, students alone / distilled / distilled with TinyB
 ``HIDDEN_ALPHAS`` (seeds 1, 2), plus pretrained-init rows and a longer schedule (see :func:`hidden_study`).
 ``--study table`` runs ``table2_cpu.py``'s whole default experiment, one job per row (see :func:`table_study`).
 ``--study augment`` measures teacher-labelled question variants (``distilqa augment``) with and without the
-hidden-state term, against the same rows without them (see :func:`augment_study`).
+hidden-state term, against the same rows without them (see :func:`augment_study`); ``--study attention`` adds
+MiniLMv2's self-attention relation term to the best rows (see :func:`attention_study`).
 
 Rows land in ``OUTPUT/sweep.jsonl`` (each with its settings) as jobs finish; ``OUTPUT/sweep.md`` is the
 summary. A job that already finished is not rerun; after ``--deadline-s`` no new job starts (jobs are
@@ -61,6 +62,9 @@ HIDDEN_ALPHAS = [1.0, 10.0, 100.0]
 HIDDEN_TEACHERS = [(5, 2e-4), (2, 2e-4)]
 # teacher-labelled variants per question (TinyBERT makes 20 for small GLUE sets; 4 and 8 keep a GPU run short)
 AUGMENT_COPIES = [4, 8]
+# the relation KL (12 relation heads) between a fine-tuned MiniLM and its 3-layer slice starts near 2, about the
+# logit term: weight 1 puts it level with the logits, 5 above them
+ATTENTION_ALPHAS = [1.0, 5.0]
 
 
 def parse_args(argv=None):
@@ -87,7 +91,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--study",
-        choices=["recipe", "hidden", "table", "augment"],
+        choices=["recipe", "hidden", "table", "augment", "attention"],
         default="recipe",
         help="which search (see above)",
     )
@@ -432,6 +436,57 @@ def augment_study(sweep: Sweep) -> None:
         future.result()
 
 
+def attention_study(sweep: Sweep) -> None:
+    """Does MiniLMv2's self-attention relation term add to the hidden-state term and the variants? (2 seeds)
+
+    The teacher and variant file of ``augment_study``; per seed, all at 10 epochs' steps: hidden (the control),
+    the relation term on top of the logits at ``ATTENTION_ALPHAS``, hidden + relations, and both with and
+    without relations on the 4-variant file.
+    """
+    args = sweep.args
+    data = ["--train", args.train, "--dev", args.dev]
+    sweep.many(teacher_jobs("a-", data, [(2, 2e-4)], args.smoke))
+    teacher = sweep.out / "runs" / "a-teacher-e2-lr0.0002" / "teacher" / "model"
+    if not teacher.exists():
+        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    shared = sweep.out / "augmented"
+
+    def student(name, kind, seed, alpha_attention=ATTENTION_ALPHAS[0]):
+        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--alpha-attention", str(alpha_attention),
+                "--augment-copies", "4", "--augment-dir", str(shared)]  # fmt: skip
+        cmd = [
+            *data,
+            "--teacher",
+            str(teacher),
+            "--student-epochs",
+            epochs(10, args.smoke),
+            "--student-lr",
+            "1e-4",
+            "--seeds",
+            str(seed),
+            *rest,
+        ]
+        return (f"r-{name}-e10-s{seed}", {"phase": "r-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
+
+    jobs = []
+    for seed in (1, 2):
+        jobs += [student("hidden", "hidden", seed), student("augmented-hidden4", "augmented-hidden", seed)]
+        jobs += [student(f"attention{a:g}", "attention", seed, a) for a in ATTENTION_ALPHAS]
+        jobs += [
+            student("hidden-attention", "hidden-attention", seed),
+            student("augmented-hidden4-attention", "augmented-hidden-attention", seed),
+        ]
+    if args.only:
+        jobs = [job for job in jobs if re.search(args.only, job[0])]
+    plain = [job for job in jobs if "augmented" not in job[0]]
+    futures = [sweep.pool.submit(sweep.job, *job) for job in plain]
+    if len(plain) < len(jobs):
+        variant_file(sweep, teacher, shared, 4)
+    futures += [sweep.pool.submit(sweep.job, *job) for job in jobs if job not in plain]
+    for future in futures:
+        future.result()
+
+
 def summarise(path: Path) -> str:
     """One line per setting (seeds pooled): mean F1 ± spread, EM, and train seconds."""
     groups: dict[tuple, list[dict]] = {}
@@ -444,13 +499,13 @@ def summarise(path: Path) -> str:
             continue
         key = (
             r["phase"], r.get("teacher_job", ""), r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"),
-            r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""), r.get("augment_copies", ""),
+            r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""), r.get("alpha_attention", ""), r.get("augment_copies", ""),
             ",".join(map(str, r.get("student_layers", []))) if r.get("student_layers") not in (None, [0, 2, 4]) else "",
         )  # fmt: skip
         groups.setdefault(key, []).append(r)
     lines = [
-        "| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | variants | layers | seeds | EM | F1 | train s |",
-        "|" + "---|" * 15,
+        "| phase | teacher | kind | init | epochs | lr | T | alpha_ce | alpha_hidden | alpha_attention | variants | layers | seeds | EM | F1 | train s |",
+        "|" + "---|" * 16,
     ]
     for key, group in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0])):
         f1 = [r["f1"] for r in group]
@@ -474,8 +529,13 @@ def main(argv=None) -> int:
     if args.smoke:  # one of each setting
         TEACHERS, SCHEDULES, GRID = TEACHERS[:1], SCHEDULES[:1], GRID[:1]
         DEMO_TEACHERS, DEMO_SCHEDULES, DEMO_GRID = DEMO_TEACHERS[:1], DEMO_SCHEDULES[:1], DEMO_GRID[:1]
-    if args.study in ("hidden", "table", "augment"):
-        {"hidden": hidden_study, "table": table_study, "augment": augment_study}[args.study](sweep)
+    if args.study in ("hidden", "table", "augment", "attention"):
+        {
+            "hidden": hidden_study,
+            "table": table_study,
+            "augment": augment_study,
+            "attention": attention_study,
+        }[args.study](sweep)
         table = summarise(sweep.out / "sweep.jsonl")
         (sweep.out / "sweep.md").write_text(table + "\n")
         print(table)

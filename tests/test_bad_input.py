@@ -171,7 +171,17 @@ def distill(c: Ctx, *extra: str, student: str = "distilbert", teacher: str = "be
 
 
 def augment(c: Ctx, *extra: str, data: str | None = None) -> list[str]:
-    return ["augment", "--teacher", c.m("bert"), "--data", data or c.data(), "--no-progress", *extra, "--output", c.out + ".json"]
+    return [
+        "augment",
+        "--teacher",
+        c.m("bert"),
+        "--data",
+        data or c.data(),
+        "--no-progress",
+        *extra,
+        "--output",
+        c.out + ".json",
+    ]
 
 
 def predict(c: Ctx, *extra: str) -> list[str]:
@@ -263,6 +273,8 @@ CASES = [
     Case("config-not-yaml", lambda c: ["train", c.file("run.yaml", "a: [1\n"), *train(c)[1:]], ["run.yaml", "not valid YAML"]),
     Case("config-missing", lambda c: ["train", str(c.root / "in" / "none.yaml")], ["none.yaml", "does not exist"]),
     Case("distill-temperature", lambda c: distill(c, "--temperature", "0"), ["temperature", "--temperature"]),
+    Case("distill-attention-with-cache", lambda c: distill(c, "--alpha_attention", "1", "--teacher_cache", str(c.root / "cache")), ["alpha_attention", "drop --teacher_cache"]),  # fmt: skip
+    Case("distill-attention-heads", lambda c: distill(c, "--alpha_attention", "1"), ["--attention_relation_heads 12", "hidden size 32"]),
     # -- predict ---------------------------------------------------------------------------------------------------
     Case("predict-no-context", lambda c: predict(c, "--question", "Who?"), ["--question", "--context"]),
     Case("predict-two-contexts", lambda c: predict(c, "--question", "Who?", "--context", "x", "--context-file", "y"), ["--context-file", "not allowed"]),  # fmt: skip

@@ -5,12 +5,13 @@ import pytest
 import torch
 
 from conftest import build_bert, build_tokenizer, shared_file
+from distilqa.attention import capture_projections
 from distilqa.config import DistillationConfig
 from distilqa.data import load_examples
 from distilqa.distillation import DistillationTrainer
 from distilqa.errors import InputError
 from distilqa.features import FeatureParams, build_eval_features, build_train_features, trim_padding_collator
-from distilqa.losses import hidden_state_loss, soft_cross_entropy, uniform_layer_map
+from distilqa.losses import attention_relation_loss, hidden_state_loss, soft_cross_entropy, uniform_layer_map
 from distilqa.models import check_same_tokenizer, load_qa_model, load_tokenizer
 
 PARAMS = FeatureParams(128, 32, 32)
@@ -172,6 +173,47 @@ def test_hidden_state_term_needs_equal_sizes_and_the_online_teacher(tiny_tokeniz
         DistillationTrainer(model=load_qa_model(tiny_bert_path), teacher=wide, args=distill_config(tmp_path, alpha_hidden=1.0), train_dataset=train_features)
     with pytest.raises(InputError, match="drop --teacher_cache"):
         distill_config(tmp_path, alpha_hidden=1.0, teacher_cache=str(tmp_path / "cache"))
+
+
+def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(tiny_tokenizer, tiny_distilbert_path, train_features, tmp_path):
+    """MiniLMv2's relation term alone (no logits, no gold) moves a DistilBERT student's last-layer relations
+    toward a 4-layer BERT teacher's (other module names, other depth); the term is logged."""
+    teacher = load_qa_model(build_bert(tmp_path / "teacher", tiny_tokenizer, layers=4, seed=1))
+    student = no_dropout(load_qa_model(tiny_distilbert_path))
+    batch = trim_padding_collator([train_features[i] for i in range(16)])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask")}
+
+    def gap():
+        with torch.no_grad(), capture_projections(student) as s, capture_projections(teacher) as t:
+            student(**inputs)
+            teacher(**inputs, token_type_ids=batch["token_type_ids"])
+        return attention_relation_loss(s, t, inputs["attention_mask"], relation_heads=4).item()
+
+    before = gap()
+    config = distill_config(
+        tmp_path, max_steps=30, alpha_ce=0.0, alpha_squad=0.0, alpha_attention=1.0, attention_relation_heads=4, learning_rate=3e-3, logging_steps=10
+    )  # fmt: skip
+    trainer = DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator)
+    trainer.train()
+    student.eval()
+    assert gap() < 0.5 * before
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert logs and all("loss_attention" in log and "loss_hidden" not in log for log in logs)
+
+
+def test_attention_relation_term_checks(tiny_bert_path, train_features, tmp_path):
+    with pytest.raises(InputError, match="--attention_relation_heads 12 does not divide the student's hidden size 32"):
+        DistillationTrainer(
+            model=load_qa_model(tiny_bert_path), teacher=load_qa_model(tiny_bert_path), args=distill_config(tmp_path, alpha_attention=1.0), train_dataset=train_features
+        )  # fmt: skip
+    with pytest.raises(InputError, match="alpha_attention > 0 needs the online teacher"):
+        distill_config(tmp_path, alpha_attention=1.0, teacher_cache=str(tmp_path / "cache"))
+    with pytest.raises(InputError, match="alpha_attention must be >= 0"):
+        distill_config(tmp_path, alpha_attention=-1)
+    with pytest.raises(InputError, match="attention_relation_heads must be >= 1"):
+        distill_config(tmp_path, alpha_attention=1.0, attention_relation_heads=0)
+    # the relation term alone is something to learn
+    assert distill_config(tmp_path, alpha_ce=0, alpha_squad=0, alpha_attention=1.0).alpha_attention == 1.0
 
 
 def test_config_checks(tmp_path):

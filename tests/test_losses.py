@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from distilqa.losses import (
+    attention_relation_loss,
     distillation_loss,
     hidden_state_loss,
+    self_attention_relations,
     soft_cross_entropy,
     span_cross_entropy,
     uniform_layer_map,
@@ -113,3 +115,67 @@ def test_hidden_state_loss_has_no_teacher_gradient():
     teacher = (torch.randn(1, 2, 3, requires_grad=True),)
     hidden_state_loss(student, teacher, torch.ones(1, 2), [(0, 0)]).backward()
     assert student[0].grad is not None and teacher[0].grad is None
+
+
+def naive_relation_probs(x, b, i, cols, real, size):
+    """softmax over real keys j of x[b, i, cols] . x[b, j, cols] / sqrt(size), in plain Python."""
+    scores = [float(x[b, i, cols] @ x[b, j, cols]) / math.sqrt(size) for j in real]
+    top = max(scores)
+    exps = [math.exp(v - top) for v in scores]
+    return [e / sum(exps) for e in exps]
+
+
+def naive_relation_kl(student, teacher, mask, heads):
+    """MiniLMv2's relation KL for one projection in plain Python loops: mean over real queries and heads."""
+    batch, length, hidden = student.shape
+    size = hidden // heads
+    total, count = 0.0, 0
+    for b in range(batch):
+        real = [j for j in range(length) if mask[b, j]]
+        for h in range(heads):
+            cols = slice(h * size, (h + 1) * size)
+            for i in real:
+                ps = naive_relation_probs(student, b, i, cols, real, size)
+                pt = naive_relation_probs(teacher, b, i, cols, real, size)
+                total += sum(t * (math.log(t) - math.log(s)) for s, t in zip(ps, pt))
+                count += 1
+    return total / count
+
+
+def test_attention_relation_loss_by_hand_and_padding_ignored():
+    torch.manual_seed(0)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+    student = [torch.randn(2, 5, 8) for _ in range(3)]
+    teacher = [torch.randn(2, 5, 8) for _ in range(3)]
+    expected = sum(naive_relation_kl(s, t, mask, 2) for s, t in zip(student, teacher)) / 3
+    got = attention_relation_loss(student, teacher, mask, relation_heads=2)
+    assert got.item() == pytest.approx(expected, rel=1e-4)
+    # what padded positions hold changes nothing
+    noisy = [x.clone() for x in student]
+    for x in noisy:
+        x[1, 3:] = 100.0
+    assert attention_relation_loss(noisy, teacher, mask, relation_heads=2).item() == pytest.approx(got.item(), rel=1e-5)
+    # zero against itself; a student of another width is compared through the same relation heads
+    assert attention_relation_loss(teacher, teacher, mask, relation_heads=2).item() == pytest.approx(0.0, abs=1e-6)
+    wide = [torch.randn(2, 5, 12) for _ in range(3)]
+    assert attention_relation_loss(wide, teacher, mask, relation_heads=2).item() > 0
+
+
+def test_attention_relations_shape_padding_and_checks():
+    x = torch.randn(2, 4, 6, dtype=torch.float16)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    log_p = self_attention_relations(x, mask, relation_heads=3)
+    assert log_p.shape == (2, 3, 4, 4) and log_p.dtype == torch.float32
+    assert torch.allclose(log_p.exp().sum(-1), torch.ones(2, 3, 4))
+    assert log_p[1, :, :, 2:].exp().max().item() == 0.0  # padded keys get no probability
+    with pytest.raises(ValueError, match="4 relation heads do not divide the hidden size 6"):
+        self_attention_relations(x, mask, relation_heads=4)
+
+
+def test_attention_relation_loss_has_no_teacher_gradient():
+    mask = torch.ones(1, 3)
+    student = [torch.randn(1, 3, 4, requires_grad=True) for _ in range(3)]
+    teacher = [torch.randn(1, 3, 4, requires_grad=True) for _ in range(3)]
+    attention_relation_loss(student, teacher, mask, relation_heads=2).backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in student)
+    assert all(t.grad is None for t in teacher)

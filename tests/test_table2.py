@@ -18,7 +18,7 @@ def test_table2_rows_and_resume(tmp_path):
         sys.executable, str(SCRIPT), "--output", str(tmp_path), "--train", str(shared_file("train.json")),
         "--dev", str(shared_file("dev.json")), "--limit-train", "12", "--limit-dev", "8", "--seeds", "1",
         "--inits", "teacher", "--teacher-epochs", "1", "--student-epochs", "1", "--max-seq-length", "128",
-        "--doc-stride", "32", "--grid", "4:0.9", "--kinds", "alone", "distilled", "hidden", "augmented", "augmented-hidden",
+        "--doc-stride", "32", "--grid", "4:0.9", "--kinds", "alone", "distilled", "hidden", "augmented", "augmented-hidden", "attention",
         "--augment-copies", "2",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
@@ -27,9 +27,12 @@ def test_table2_rows_and_resume(tmp_path):
         "teacher", "alone/init=teacher/seed=1", "distilled/init=teacher/seed=1/T=2/ace=0.5",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10", "distilled/init=teacher/seed=1/T=4/ace=0.9",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/aug=2", "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/aa=1",
     }  # fmt: skip
     hidden = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10"]
     assert hidden["alpha_hidden"] == 10.0 and hidden["kind"] == "distilled" and hidden["layers"] == 3
+    attention = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/aa=1"]
+    assert attention["alpha_attention"] == 1.0 and attention["alpha_hidden"] == 0.0
     augmented = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2"]
     assert augmented["augment_copies"] == 2 and augmented["alpha_hidden"] == 10.0
     # 12 questions + at most 2 variants each, trained for the same number of steps: 1 epoch / ratio

@@ -95,6 +95,7 @@ class QuestionAnsweringConfig(TrainingArguments):
 
 TEACHER_DTYPES = ("float32", "bfloat16", "float16")
 HIDDEN_NEEDS_ONLINE_TEACHER = "alpha_hidden > 0 needs the online teacher (hidden states are not cached): drop --teacher_cache"
+ATTENTION_NEEDS_ONLINE_TEACHER = "alpha_attention > 0 needs the online teacher (attention relations are not cached): drop --teacher_cache"
 
 
 @dataclass
@@ -115,6 +116,16 @@ class DistillationConfig(QuestionAnsweringConfig):
             "(TinyBERT); needs the online teacher and equal hidden sizes; 0: off (DistilBERT's recipe)"
         },
     )
+    alpha_attention: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of MiniLMv2's self-attention relation loss (query-query, key-key, value-value KL) between "
+            "the last layers of student and teacher; needs the online teacher; 0: off"
+        },
+    )
+    attention_relation_heads: int = field(
+        default=12, metadata={"help": "heads the relation loss splits each projection into (must divide both hidden sizes)"}
+    )
     teacher_dtype: str = field(
         default="float32", metadata={"help": "precision of the online teacher: float32, bfloat16, float16 (the loss stays fp32)"}
     )
@@ -126,13 +137,17 @@ class DistillationConfig(QuestionAnsweringConfig):
     def __post_init__(self):
         if self.temperature <= 0:
             raise InputError(f"temperature must be > 0, got {self.temperature}; pass --temperature 2.0 for the paper's value")
-        for name in ("alpha_ce", "alpha_squad", "alpha_hidden"):
+        for name in ("alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.alpha_ce == 0 and self.alpha_squad == 0 and self.alpha_hidden == 0:
-            raise InputError("alpha_ce, alpha_squad and alpha_hidden are all 0: nothing to learn; set at least one > 0")
+        if self.alpha_ce == 0 and self.alpha_squad == 0 and self.alpha_hidden == 0 and self.alpha_attention == 0:
+            raise InputError("alpha_ce, alpha_squad, alpha_hidden and alpha_attention are all 0: nothing to learn; set at least one > 0")
         if self.alpha_hidden > 0 and self.teacher_cache:
             raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER)
+        if self.alpha_attention > 0 and self.teacher_cache:
+            raise InputError(ATTENTION_NEEDS_ONLINE_TEACHER)
+        if self.attention_relation_heads < 1:
+            raise InputError(f"attention_relation_heads must be >= 1, got {self.attention_relation_heads}")
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise InputError(f"teacher_dtype must be one of {', '.join(TEACHER_DTYPES)}, got {self.teacher_dtype!r}")
         super().__post_init__()

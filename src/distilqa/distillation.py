@@ -7,7 +7,9 @@ for free) and changes three things:
   logits: from the online teacher (eval mode, no gradients, on the student's device, optionally in bf16/fp16),
   or from a :class:`distilqa.teacher_cache.TeacherCache` looked up by each window's ``feature_index``; with
   ``alpha_hidden > 0`` it adds TinyBERT's hidden-state term (:func:`distilqa.losses.hidden_state_loss` over
-  :func:`distilqa.losses.uniform_layer_map`), which needs the online teacher;
+  :func:`distilqa.losses.uniform_layer_map`) and with ``alpha_attention > 0`` MiniLMv2's self-attention
+  relation term between the last layers (:func:`distilqa.losses.attention_relation_loss`, projections caught
+  by :func:`distilqa.attention.capture_projections`); both need the online teacher;
 * the columns kept for the batches are the union of the student's and the teacher's ``forward`` inputs (the
   Trainer would otherwise drop ``token_type_ids`` for a DistilBERT student and starve a BERT teacher), and each
   model then gets only the inputs its ``forward`` names;
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import nullcontext
 
 import torch
 
-from distilqa.config import HIDDEN_NEEDS_ONLINE_TEACHER
+from distilqa.attention import attention_projections, capture_projections
+from distilqa.config import ATTENTION_NEEDS_ONLINE_TEACHER, HIDDEN_NEEDS_ONLINE_TEACHER
 from distilqa.errors import InputError
-from distilqa.losses import distillation_loss, hidden_state_loss, uniform_layer_map
+from distilqa.losses import attention_relation_loss, distillation_loss, hidden_state_loss, uniform_layer_map
 from distilqa.trainer import QuestionAnsweringTrainer
 
 logger = logging.getLogger(__name__)
@@ -39,6 +43,23 @@ def forward_inputs(model) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def check_loss_terms(student_config, teacher_config, args) -> None:
+    """The hidden-state term needs equal hidden sizes; the attention relation term needs relation heads that
+    divide both. Model configs suffice, so a command can refuse before it loads any weights."""
+    sizes = (student_config.hidden_size, teacher_config.hidden_size)
+    if args.alpha_hidden > 0 and sizes[0] != sizes[1]:
+        raise InputError(
+            f"alpha_hidden > 0 needs the same hidden size in student and teacher, got {sizes[0]} and {sizes[1]}; pass --alpha_hidden 0"
+        )
+    heads = args.attention_relation_heads
+    if args.alpha_attention > 0:
+        for role, size in zip(("student", "teacher"), sizes):
+            if size % heads:
+                raise InputError(
+                    f"--attention_relation_heads {heads} does not divide the {role}'s hidden size {size}; choose a divisor of both hidden sizes"
+                )
+
+
 class DistillationTrainer(QuestionAnsweringTrainer):
     """Distill ``teacher`` into ``model`` (the student) with DistilBERT's SQuAD loss.
 
@@ -48,7 +69,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         teacher_cache (:class:`distilqa.teacher_cache.TeacherCache`, *optional*): precomputed teacher logits for
             every training window; the train features must then carry a ``feature_index`` column.
         args (:class:`distilqa.config.DistillationConfig`): ``temperature``, ``alpha_ce``, ``alpha_squad``,
-            ``alpha_hidden``, ``teacher_dtype`` plus all Trainer arguments.
+            ``alpha_hidden``, ``alpha_attention``, ``teacher_dtype`` plus all Trainer arguments.
     """
 
     def __init__(self, model=None, teacher=None, args=None, teacher_cache=None, **kwargs):
@@ -63,20 +84,18 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self.teacher.requires_grad_(False)
         self._student_inputs = forward_inputs(self.model)
         self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
-        self._parts = torch.zeros(4, dtype=torch.float64)  # soft, hard, hidden sums and count since the last log
+        self._parts = torch.zeros(5, dtype=torch.float64)  # soft, hard, hidden, attention sums and count since the last log
         self._layer_map = None
-        if self.args.alpha_hidden > 0:
-            self._check_hidden_distillation()
-
-    def _check_hidden_distillation(self) -> None:
-        if self.teacher is None:
-            raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER)
-        sizes = (self.model.config.hidden_size, self.teacher.config.hidden_size)
-        if sizes[0] != sizes[1]:
-            raise InputError(
-                f"alpha_hidden > 0 needs the same hidden size in student and teacher, got {sizes[0]} and {sizes[1]}; "
-                "pass --alpha_hidden 0"
-            )
+        if self.args.alpha_hidden > 0 or self.args.alpha_attention > 0:
+            if self.teacher is None:
+                raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER if self.args.alpha_hidden > 0 else ATTENTION_NEEDS_ONLINE_TEACHER)
+            check_loss_terms(self.model.config, self.teacher.config, self.args)
+        if self.args.alpha_attention > 0:
+            for role, model in (("student", self.model), ("teacher", self.teacher)):
+                try:
+                    attention_projections(model)
+                except ValueError as error:
+                    raise InputError(f"alpha_attention > 0: the {role} {error}; pass --alpha_attention 0") from None
 
     def _set_signature_columns_if_needed(self):
         # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
@@ -89,10 +108,10 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         return {k: v for k, v in inputs.items() if k in names and k not in LABELS}
 
     @torch.no_grad()
-    def teacher_outputs(self, inputs: dict, hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    def teacher_outputs(self, inputs: dict, hidden: bool = False, online: bool = False) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         """The teacher's (start, end) logits for a batch, float32, on the batch's device, and its hidden states
-        when ``hidden`` (online teacher only)."""
-        if self.teacher_cache is not None and CACHE_INDEX in inputs and not hidden:
+        when ``hidden``; ``hidden`` or ``online`` run the teacher model even when a cache is loaded."""
+        if self.teacher_cache is not None and CACHE_INDEX in inputs and not (hidden or online):
             start, end = self.teacher_cache.lookup(inputs[CACHE_INDEX])
             length = inputs["input_ids"].shape[1]
             device = inputs["input_ids"].device
@@ -104,9 +123,11 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         return out.start_logits.float(), out.end_logits.float(), out.hidden_states if hidden else None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        hidden = self.args.alpha_hidden > 0
-        teacher_start, teacher_end, teacher_states = self.teacher_outputs(inputs, hidden=hidden)
-        outputs = model(**self._only(inputs, self._student_inputs), **({"output_hidden_states": True} if hidden else {}))
+        hidden, attention = self.args.alpha_hidden > 0, self.args.alpha_attention > 0
+        with capture_projections(self.teacher) if attention else nullcontext() as teacher_projections:
+            teacher_start, teacher_end, teacher_states = self.teacher_outputs(inputs, hidden=hidden, online=attention)
+        with capture_projections(model) if attention else nullcontext() as student_projections:
+            outputs = model(**self._only(inputs, self._student_inputs), **({"output_hidden_states": True} if hidden else {}))
         parts = distillation_loss(
             outputs.start_logits,
             outputs.end_logits,
@@ -118,15 +139,19 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             alpha_ce=self.args.alpha_ce,
             alpha_squad=self.args.alpha_squad,
         )
-        loss, hidden_part = parts.loss, 0.0
+        loss, hidden_part, attention_part = parts.loss, 0.0, 0.0
         if hidden:
             if self._layer_map is None:
                 self._layer_map = uniform_layer_map(len(outputs.hidden_states) - 1, len(teacher_states) - 1)
             term = hidden_state_loss(outputs.hidden_states, teacher_states, inputs["attention_mask"], self._layer_map)
             loss = loss + self.args.alpha_hidden * term
             hidden_part = term.item()
+        if attention:
+            term = attention_relation_loss(student_projections, teacher_projections, inputs["attention_mask"], self.args.attention_relation_heads)
+            loss = loss + self.args.alpha_attention * term
+            attention_part = term.item()
         if model.training:
-            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), hidden_part, 1.0], dtype=torch.float64)
+            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), hidden_part, attention_part, 1.0], dtype=torch.float64)
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -139,11 +164,13 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             parts = self._parts
             if self.args.world_size > 1:  # every process logs at the same steps, so the collective is safe
                 parts = self.accelerator.reduce(parts.to(self.args.device), reduction="sum").cpu()
-            soft, hard, hidden, count = parts.tolist()
+            soft, hard, hidden, attention, count = parts.tolist()
             if count > 0:
                 logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
                 if self.args.alpha_hidden > 0:
                     logs["loss_hidden"] = round(hidden / count, 4)
+                if self.args.alpha_attention > 0:
+                    logs["loss_attention"] = round(attention / count, 4)
             self._parts.zero_()
         super().log(logs, *args, **kwargs)
 

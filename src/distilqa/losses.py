@@ -116,3 +116,55 @@ def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tens
         diff = student_states[s].float() - teacher_states[t].detach().float()
         total = total + (diff.pow(2) * mask).sum() / units
     return total / len(layer_map)
+
+
+def self_attention_relations(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int) -> torch.Tensor:
+    """MiniLMv2's self-attention relation of one projection (queries, keys or values), as log-probabilities.
+
+    The projection is split into ``relation_heads`` heads whatever the model's own head count, and each head gives
+    ``log_softmax(X X^T / sqrt(d))`` over the real (unpadded) tokens; padded keys get probability 0.
+
+    Args:
+        projection (`torch.Tensor` of shape (batch, seq_len, hidden)): the output of a query, key or value projection.
+        attention_mask (`torch.Tensor` of shape (batch, seq_len)): 1 for real tokens.
+        relation_heads (`int`): must divide ``hidden``.
+
+    Returns:
+        `torch.Tensor` of shape (batch, relation_heads, seq_len, seq_len), float32.
+    """
+    batch, length, hidden = projection.shape
+    if hidden % relation_heads:
+        raise ValueError(f"{relation_heads} relation heads do not divide the hidden size {hidden}")
+    size = hidden // relation_heads
+    heads = projection.float().view(batch, length, relation_heads, size).transpose(1, 2)
+    scores = heads @ heads.transpose(-1, -2) / size**0.5
+    scores = scores.masked_fill(~attention_mask.bool()[:, None, None, :], -1e9)
+    return F.log_softmax(scores, dim=-1)
+
+
+def attention_relation_loss(student_projections, teacher_projections, attention_mask: torch.Tensor, relation_heads: int = 12) -> torch.Tensor:
+    """MiniLMv2's multi-head self-attention relation distillation (Wang et al., 2021), float32.
+
+    For each of the query-query, key-key and value-value relations of one student layer and one teacher layer,
+    ``KL(teacher relation || student relation)`` over the keys, averaged over the real query tokens and the
+    relation heads; then averaged over the three relations. Student and teacher may differ in hidden size and
+    head count (both are re-split into ``relation_heads``); they must see the same tokens.
+
+    Args:
+        student_projections, teacher_projections (sequences of 3 `torch.Tensor` of shape (batch, seq_len, hidden)):
+            the query, key and value projections (see :func:`distilqa.attention.capture_projections`).
+        attention_mask (`torch.Tensor` of shape (batch, seq_len)): 1 for real tokens.
+        relation_heads (`int`, defaults to 12): heads each projection is split into.
+
+    Returns:
+        Scalar tensor; 0 when the student's relations equal the teacher's.
+    """
+    real = attention_mask.float()
+    weight = real[:, None, :] / (real.sum() * relation_heads)  # mean over real queries and heads
+    total = real.new_zeros(())
+    for student, teacher in zip(student_projections, teacher_projections, strict=True):
+        log_s = self_attention_relations(student, attention_mask, relation_heads)
+        log_t = self_attention_relations(teacher.detach(), attention_mask, relation_heads)
+        kl = F.kl_div(log_s, log_t, reduction="none", log_target=True).sum(-1)  # (batch, heads, queries)
+        total = total + (kl * weight).sum()
+    return total / 3

@@ -188,14 +188,15 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
     """Distill ``model_args.teacher`` into ``model_args.student`` with DistilBERT's SQuAD loss."""
     from transformers import set_seed
 
-    from distilqa.distillation import CACHE_INDEX, DistillationTrainer
+    from distilqa.distillation import CACHE_INDEX, DistillationTrainer, check_loss_terms
     from distilqa.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
 
     _check_before_loading(config, data_args)
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
     check_same_tokenizer(load_tokenizer(model_args.teacher, trust_remote_code=trust), tokenizer, model_args.teacher, model_args.student)
-    load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)  # before any weights load
+    teacher_config = load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)  # before any weights load
+    check_loss_terms(load_qa_config(model_args.student, require_qa_head=False, trust_remote_code=trust), teacher_config, config)
     _, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
     set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed

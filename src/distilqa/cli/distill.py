@@ -2,7 +2,9 @@
 
 Loss: alpha_ce * T^2 * KL(teacher || student) on start and end logits + alpha_squad * cross-entropy on the gold
 span (``--temperature``, ``--alpha_ce``, ``--alpha_squad``), optionally + alpha_hidden * MSE between the student's
-hidden states and the teacher's, layers mapped uniformly as in TinyBERT (``--alpha_hidden``, online teacher only).
+hidden states and the teacher's, layers mapped uniformly as in TinyBERT (``--alpha_hidden``, online teacher only),
+optionally + alpha_attention * MiniLMv2's self-attention relation KL between the last layers (``--alpha_attention``,
+``--attention_relation_heads``, online teacher only).
 ``--teacher_cache DIR`` precomputes the teacher's logits once (see ``distilqa cache-teacher``). Every
 ``TrainingArguments`` option is available.
 """
