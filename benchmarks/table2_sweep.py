@@ -233,78 +233,41 @@ def hidden_study(sweep: Sweep) -> None:
             continue
 
         def student(name, se, seeds, rest, phase="h-main", e=e, tname=tname, teacher=teacher):
-            settings = {"phase": phase, "teacher_job": tname}
-            cmd = [
-                *data,
-                "--teacher",
-                teacher,
-                "--student-epochs",
-                epochs(se, args.smoke),
-                "--student-lr",
-                "1e-4",
-                "--seeds",
-                *seeds,
-                *rest,
-            ]
-            return (f"h-t{e}-{name}-e{se}-s{seeds[0]}", settings, cmd)
+            cmd = [*data, "--teacher", teacher, "--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", *seeds, *rest]  # fmt: skip
+            return (f"h-t{e}-{name}-e{se}-s{seeds[0]}", {"phase": phase, "teacher_job": tname}, cmd)
 
         for seed in ("1", "2"):
-            jobs.append(
-                student("alone", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "alone"])
-            )
-            jobs.append(
-                student(
-                    "distilled", 5, [seed], ["--rows", "main", "--inits", "teacher", "--kinds", "distilled"]
-                )
-            )
+            jobs.append(student("alone", 5, [seed], main_rows("teacher", "alone")))
+            jobs.append(student("distilled", 5, [seed], main_rows("teacher", "distilled")))
             for ah in HIDDEN_ALPHAS:
-                rest = [
-                    "--rows",
-                    "main",
-                    "--inits",
-                    "teacher",
-                    "--kinds",
-                    "hidden",
-                    "--alpha-hidden",
-                    str(ah),
-                ]
-                jobs.append(student(f"hidden{ah:g}", 5, [seed], rest))
-        if (
-            e == HIDDEN_TEACHERS[-1][0]
-        ):  # the second teacher: pretrained init, longer schedule, softer targets
-            for seed in ("1", "2"):
-                for kind in ("alone", "hidden"):
-                    rest = [
-                        "--rows",
-                        "main",
-                        "--inits",
-                        "pretrained",
-                        "--kinds",
-                        kind,
-                        "--alpha-hidden",
-                        "10",
-                    ]
-                    jobs.append(student(f"{kind}-pretrained", 5, [seed], rest, phase="h-pretrained"))
-                for name, kind, ah in (
-                    ("alone-long", "alone", 10),
-                    ("hidden-long", "hidden", 10),
-                    ("hidden100-long", "hidden", 100),
-                ):
-                    rest = [
-                        "--rows",
-                        "main",
-                        "--inits",
-                        "teacher",
-                        "--kinds",
-                        kind,
-                        "--alpha-hidden",
-                        str(ah),
-                    ]
-                    jobs.append(student(name, 10, [seed], rest, phase="h-long"))
-            for pair in ("4:0.5", "2:0.9"):
-                rest = ["--rows", "grid", "--grid", pair, "--grid-kind", "hidden", "--alpha-hidden", "10"]
-                jobs.append(student(f"grid{pair.replace(':', '-')}", 5, ["1"], rest, phase="h-grid"))
+                jobs.append(
+                    student(
+                        f"hidden{ah:g}", 5, [seed], main_rows("teacher", "hidden", "--alpha-hidden", str(ah))
+                    )
+                )
+        if e != HIDDEN_TEACHERS[-1][0]:
+            continue
+        # the second teacher also gets: pretrained init, the longer schedule, the grid with the hidden term
+        for seed in ("1", "2"):
+            for kind in ("alone", "hidden"):
+                rest = main_rows("pretrained", kind, "--alpha-hidden", "10")
+                jobs.append(student(f"{kind}-pretrained", 5, [seed], rest, phase="h-pretrained"))
+            for name, kind, ah in (
+                ("alone-long", "alone", 10),
+                ("hidden-long", "hidden", 10),
+                ("hidden100-long", "hidden", 100),
+            ):
+                rest = main_rows("teacher", kind, "--alpha-hidden", str(ah))
+                jobs.append(student(name, 10, [seed], rest, phase="h-long"))
+        for pair in ("4:0.5", "2:0.9"):
+            rest = ["--rows", "grid", "--grid", pair, "--grid-kind", "hidden", "--alpha-hidden", "10"]
+            jobs.append(student(f"grid{pair.replace(':', '-')}", 5, ["1"], rest, phase="h-grid"))
     sweep.many(longest_first(jobs))
+
+
+def main_rows(init: str, kind: str, *extra: str) -> list[str]:
+    """``table2_cpu.py`` options for one kind of main row from one init."""
+    return ["--rows", "main", "--inits", init, "--kinds", kind, *extra]
 
 
 def variant_file(sweep: Sweep, teacher: Path, folder: Path, copies: int) -> Path:
@@ -357,6 +320,50 @@ def table_study(sweep: Sweep) -> None:
     (sweep.out / "table2.md").write_text(table(rows) + "\n")
 
 
+STUDY_TEACHER = "a-teacher-e2-lr0.0002"
+
+
+def study_teacher(sweep: Sweep) -> Path:
+    """The teacher of the augment and attention studies (2 epochs at 2e-4, the table's), trained once."""
+    data = ["--train", sweep.args.train, "--dev", sweep.args.dev]
+    sweep.many(teacher_jobs("a-", data, [(2, 2e-4)], sweep.args.smoke))
+    teacher = sweep.out / "runs" / STUDY_TEACHER / "teacher" / "model"
+    if not teacher.exists():
+        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    return teacher
+
+
+def study_student(sweep: Sweep, teacher: Path, name: str, phase: str, se: float, seed: int, rest: list[str]):
+    """One ``table2_cpu.py`` student job from the study teacher: lr 1e-4, ``se`` epochs, one seed."""
+    args = sweep.args
+    cmd = [
+        *["--train", args.train, "--dev", args.dev, "--teacher", str(teacher)],
+        *["--student-epochs", epochs(se, args.smoke), "--student-lr", "1e-4", "--seeds", str(seed), *rest],
+    ]
+    return (name, {"phase": phase, "teacher_job": STUDY_TEACHER}, cmd)
+
+
+def run_with_variants(sweep: Sweep, teacher: Path, shared: Path, jobs) -> None:
+    """Run ``jobs`` (filtered by ``--only``): those without variants at once, the others once the variant files
+    they train on (their ``--augment-copies``, in ``shared``) are made; so only the files needed are made."""
+    if sweep.args.only:
+        jobs = [job for job in jobs if re.search(sweep.args.only, job[0])]
+
+    def option(job, name):
+        return job[2][job[2].index(name) + 1]
+
+    augmented = [job for job in jobs if "augmented" in option(job, "--kinds")]
+    futures = [
+        sweep.pool.submit(sweep.job, *job)
+        for job in longest_first([job for job in jobs if job not in augmented])
+    ]
+    for copies in sorted({int(option(job, "--augment-copies")) for job in augmented}):
+        variant_file(sweep, teacher, shared, copies)
+    futures += [sweep.pool.submit(sweep.job, *job) for job in longest_first(augmented)]
+    for future in futures:
+        future.result()
+
+
 def augment_study(sweep: Sweep) -> None:
     """Do teacher-labelled question variants close the gap to 95% of the teacher? (SQuAD subset, 2 seeds)
 
@@ -366,74 +373,24 @@ def augment_study(sweep: Sweep) -> None:
     hidden with the student made of teacher layers 1, 3, 5. With ``--only``, just the variant files the chosen
     jobs train on are made.
     """
-    args = sweep.args
-    data = ["--train", args.train, "--dev", args.dev]
-    sweep.many(teacher_jobs("a-", data, [(2, 2e-4)], args.smoke))
-    teacher = sweep.out / "runs" / "a-teacher-e2-lr0.0002" / "teacher" / "model"
-    if not teacher.exists():
-        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    teacher = study_teacher(sweep)
     shared = sweep.out / "augmented"
 
     def student(name, kind, se, seed, copies=AUGMENT_COPIES[0], layers="0,2,4"):
-        rest = [
-            "--rows",
-            "main",
-            "--inits",
-            "teacher",
-            "--kinds",
-            kind,
-            "--alpha-hidden",
-            "10",
-            "--augment-copies",
-            str(copies),
-            "--augment-dir",
-            str(shared),
-            "--layers",
-            layers,
-        ]
-        cmd = [
-            *data,
-            "--teacher",
-            str(teacher),
-            "--student-epochs",
-            epochs(se, args.smoke),
-            "--student-lr",
-            "1e-4",
-            "--seeds",
-            str(seed),
-            *rest,
-        ]
-        return (f"a-{name}-e{se}-s{seed}", {"phase": "a-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
+        rest = main_rows("teacher", kind, "--alpha-hidden", "10", "--augment-copies", str(copies), "--augment-dir", str(shared), "--layers", layers)  # fmt: skip
+        return study_student(sweep, teacher, f"a-{name}-e{se}-s{seed}", "a-main", se, seed, rest)
 
     jobs = []
     for seed in (1, 2):
         jobs += [student("alone", "alone", 5, seed), student("alone", "alone", 10, seed)]
         jobs += [student(kind, kind, 10, seed) for kind in ("distilled", "hidden")]
         for copies in AUGMENT_COPIES:
-            jobs += [
-                student(f"augmented{copies}", "augmented", 10, seed, copies),
-                student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies),
-            ]
+            jobs += [student(f"augmented{copies}", "augmented", 10, seed, copies), student(f"augmented-hidden{copies}", "augmented-hidden", 10, seed, copies)]  # fmt: skip
         # 1.5x the steps, with and without the variants: more passes is what TinyBERT's augmentation relies on
-        jobs += [
-            student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 15, seed),
-            student("hidden", "hidden", 15, seed),
-        ]
+        jobs += [student(f"augmented-hidden{AUGMENT_COPIES[0]}", "augmented-hidden", 15, seed), student("hidden", "hidden", 15, seed)]  # fmt: skip
         # the teacher's top layer kept (its QA head was trained on it): 1,3,5 instead of the paper's 0,2,4
         jobs += [student(f"{kind}-L135", kind, 10, seed, layers="1,3,5") for kind in ("alone", "hidden")]
-    if args.only:
-        jobs = [job for job in jobs if re.search(args.only, job[0])]
-    augmented = [job for job in jobs if "augmented" in job[2][job[2].index("--kinds") + 1]]
-    # the rows without variants start at once; the others once their file is made
-    futures = [
-        sweep.pool.submit(sweep.job, *job)
-        for job in longest_first([job for job in jobs if job not in augmented])
-    ]
-    for copies in sorted({int(job[2][job[2].index("--augment-copies") + 1]) for job in augmented}):
-        variant_file(sweep, teacher, shared, copies)
-    futures += [sweep.pool.submit(sweep.job, *job) for job in longest_first(augmented)]
-    for future in futures:
-        future.result()
+    run_with_variants(sweep, teacher, shared, jobs)
 
 
 def attention_study(sweep: Sweep) -> None:
@@ -443,48 +400,19 @@ def attention_study(sweep: Sweep) -> None:
     the relation term on top of the logits at ``ATTENTION_ALPHAS``, hidden + relations, and both with and
     without relations on the 4-variant file.
     """
-    args = sweep.args
-    data = ["--train", args.train, "--dev", args.dev]
-    sweep.many(teacher_jobs("a-", data, [(2, 2e-4)], args.smoke))
-    teacher = sweep.out / "runs" / "a-teacher-e2-lr0.0002" / "teacher" / "model"
-    if not teacher.exists():
-        raise SystemExit(f"the teacher did not finish: see {sweep.out / 'logs'}")
+    teacher = study_teacher(sweep)
     shared = sweep.out / "augmented"
 
     def student(name, kind, seed, alpha_attention=ATTENTION_ALPHAS[0]):
-        rest = ["--rows", "main", "--inits", "teacher", "--kinds", kind, "--alpha-hidden", "10", "--alpha-attention", str(alpha_attention),
-                "--augment-copies", "4", "--augment-dir", str(shared)]  # fmt: skip
-        cmd = [
-            *data,
-            "--teacher",
-            str(teacher),
-            "--student-epochs",
-            epochs(10, args.smoke),
-            "--student-lr",
-            "1e-4",
-            "--seeds",
-            str(seed),
-            *rest,
-        ]
-        return (f"r-{name}-e10-s{seed}", {"phase": "r-main", "teacher_job": "a-teacher-e2-lr0.0002"}, cmd)
+        rest = main_rows("teacher", kind, "--alpha-hidden", "10", "--alpha-attention", str(alpha_attention), "--augment-copies", "4", "--augment-dir", str(shared))  # fmt: skip
+        return study_student(sweep, teacher, f"r-{name}-e10-s{seed}", "r-main", 10, seed, rest)
 
     jobs = []
     for seed in (1, 2):
         jobs += [student("hidden", "hidden", seed), student("augmented-hidden4", "augmented-hidden", seed)]
         jobs += [student(f"attention{a:g}", "attention", seed, a) for a in ATTENTION_ALPHAS]
-        jobs += [
-            student("hidden-attention", "hidden-attention", seed),
-            student("augmented-hidden4-attention", "augmented-hidden-attention", seed),
-        ]
-    if args.only:
-        jobs = [job for job in jobs if re.search(args.only, job[0])]
-    plain = [job for job in jobs if "augmented" not in job[0]]
-    futures = [sweep.pool.submit(sweep.job, *job) for job in plain]
-    if len(plain) < len(jobs):
-        variant_file(sweep, teacher, shared, 4)
-    futures += [sweep.pool.submit(sweep.job, *job) for job in jobs if job not in plain]
-    for future in futures:
-        future.result()
+        jobs += [student("hidden-attention", "hidden-attention", seed), student("augmented-hidden4-attention", "augmented-hidden-attention", seed)]  # fmt: skip
+    run_with_variants(sweep, teacher, shared, jobs)
 
 
 def summarise(path: Path) -> str:
