@@ -225,3 +225,13 @@ def test_config_checks(tmp_path):
         distill_config(tmp_path, teacher_dtype="int8")
     with pytest.raises(InputError, match="alpha_hidden must be >= 0"):
         distill_config(tmp_path, alpha_hidden=-1)
+
+
+def test_model_card_settings_name_the_loss_terms(tmp_path):
+    """The card's and metrics.json's settings table holds every loss weight; relation heads only when that term is on."""
+    from distilqa.pipeline import _hyperparameters
+
+    off = _hyperparameters(distill_config(tmp_path))
+    assert off["alpha_hidden"] == 0.0 and off["alpha_attention"] == 0.0 and "attention_relation_heads" not in off
+    on = _hyperparameters(distill_config(tmp_path, alpha_attention=1.0, attention_relation_heads=4))
+    assert on["alpha_attention"] == 1.0 and on["attention_relation_heads"] == 4

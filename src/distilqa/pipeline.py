@@ -94,9 +94,11 @@ def _hyperparameters(config) -> dict[str, Any]:
     keys = [
         "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
         "warmup_steps", "weight_decay", "lr_scheduler_type", "seed", "max_seq_length", "doc_stride", "max_query_length",
-        "temperature", "alpha_ce", "alpha_squad", "alpha_hidden", "teacher_dtype",
+        "temperature", "alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "attention_relation_heads", "teacher_dtype",
     ]  # fmt: skip
     values = asdict(config)
+    if not values.get("alpha_attention"):
+        keys.remove("attention_relation_heads")  # a setting of a term that is off says nothing
     return {k: values[k] for k in keys if k in values}
 
 
