@@ -29,7 +29,9 @@ def test_finds_the_last_layer_of_bert_and_distilbert(tiny_bert_path, tiny_distil
         ValueError, match="layer 5 does not exist: BertForQuestionAnswering has 2 attention layers"
     ):
         attention_projections(bert, layer=5)
-    with pytest.raises(ValueError, match="no separate query/key/value projections"):
+    with pytest.raises(
+        ValueError, match="Sequential has no query/key/value projections named query/key/value"
+    ):
         attention_projections(torch.nn.Sequential(torch.nn.Linear(2, 2)))
 
 
@@ -65,3 +67,20 @@ def test_capture_is_the_same_under_sdpa_and_keeps_gradients(tiny_bert_path, tiny
     for eager, sdpa in zip(captured["eager"], captured["sdpa"]):
         assert torch.allclose(eager, sdpa)
         assert eager.requires_grad  # the student's loss reaches its projections
+
+
+def test_cross_attention_is_not_taken_for_self_attention(tiny_tokenizer):
+    """A BERT decoder has a cross-attention block after each self-attention one; the relation needs the latter."""
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, is_decoder=True, add_cross_attention=True)  # fmt: skip
+    model = BertForQuestionAnswering(config)
+    assert hasattr(model.bert.encoder.layer[-1], "crossattention")
+    assert attention_projections(model)[0] is model.bert.encoder.layer[-1].attention.self.query
+
+
+def test_hooks_are_removed_when_the_forward_fails(tiny_bert_path):
+    model = load_qa_model(tiny_bert_path)
+    with pytest.raises(IndexError), capture_projections(model):
+        model(input_ids=torch.full((1, 4), 10**6))  # an id outside the vocabulary
+    assert all(not m._forward_hooks for m in attention_projections(model))

@@ -201,6 +201,17 @@ def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(
     assert logs and all("loss_attention" in log and "loss_hidden" not in log for log in logs)
 
 
+def test_attention_relation_term_refuses_a_student_without_gradients(tiny_bert_path, train_features, tmp_path):
+    """Reentrant gradient checkpointing runs the layers without autograd: the relation term would teach nothing."""
+    config = distill_config(
+        tmp_path, max_steps=1, alpha_attention=1.0, attention_relation_heads=4, activation_checkpointing=True,
+        activation_checkpointing_kwargs={"use_reentrant": True},
+    )  # fmt: skip
+    trainer = DistillationTrainer(model=load_qa_model(tiny_bert_path), teacher=load_qa_model(tiny_bert_path), args=config, train_dataset=train_features)  # fmt: skip
+    with pytest.raises(InputError, match="activation_checkpointing_kwargs"):
+        trainer.train()
+
+
 def test_attention_relation_term_checks(tiny_bert_path, train_features, tmp_path):
     with pytest.raises(InputError, match="--attention_relation_heads 12 does not divide the student's hidden size 32"):
         DistillationTrainer(

@@ -13,12 +13,19 @@ from contextlib import contextmanager
 
 from torch import nn
 
-# (query, key, value) module names: BERT / RoBERTa / ELECTRA / XLM-R / MiniLM, DistilBERT, most decoder-style code
-PROJECTION_NAMES = [("query", "key", "value"), ("q_lin", "k_lin", "v_lin"), ("q_proj", "k_proj", "v_proj")]
+# (query, key, value) module names: BERT / RoBERTa / ELECTRA / XLM-R / MiniLM, DistilBERT, DeBERTa, most decoder code
+PROJECTION_NAMES = [
+    ("query", "key", "value"),
+    ("q_lin", "k_lin", "v_lin"),
+    ("query_proj", "key_proj", "value_proj"),
+    ("q_proj", "k_proj", "v_proj"),
+]
+# cross-attention (BERT as a decoder, BART's encoder_attn) mixes two sequences: not a self-attention relation
+CROSS_ATTENTION = ("crossattention", "encoder_attn")
 
 
 def attention_projections(model: nn.Module, layer: int = -1) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
-    """The query, key and value ``nn.Linear`` modules of layer ``layer`` (default: the last one).
+    """The query, key and value ``nn.Linear`` modules of self-attention layer ``layer`` (default: the last one).
 
     Raises:
         ValueError: the model has no such modules (an architecture with fused q/k/v, say) or too few layers.
@@ -26,6 +33,7 @@ def attention_projections(model: nn.Module, layer: int = -1) -> tuple[nn.Linear,
     linears = {name: module for name, module in model.named_modules() if isinstance(module, nn.Linear)}
     for q, k, v in PROJECTION_NAMES:
         prefixes = [name[: -len(q)] for name in linears if name.endswith("." + q)]
+        prefixes = [p for p in prefixes if not any(part in p.split(".") for part in CROSS_ATTENTION)]
         layers = [
             p for p in prefixes if p + k in linears and p + v in linears
         ]  # registration order: bottom to top
@@ -38,7 +46,7 @@ def attention_projections(model: nn.Module, layer: int = -1) -> tuple[nn.Linear,
             return linears[prefix + q], linears[prefix + k], linears[prefix + v]
     names = ", ".join("/".join(triple) for triple in PROJECTION_NAMES)
     raise ValueError(
-        f"{type(model).__name__} has no separate query/key/value projections ({names}); attention distillation cannot read it"
+        f"{type(model).__name__} has no query/key/value projections named {names}; attention distillation cannot read it"
     )
 
 

@@ -119,8 +119,9 @@ class DistillationConfig(QuestionAnsweringConfig):
     alpha_attention: float = field(
         default=0.0,
         metadata={
-            "help": "weight of MiniLMv2's self-attention relation loss (query-query, key-key, value-value KL) between "
-            "the last layers of student and teacher; needs the online teacher; 0: off"
+            "help": "weight of MiniLMv2's self-attention relation loss (query-query, key-key, value-value KL, their "
+            "mean: 3 is the paper's sum at weight 1) between the last layers of student and teacher; needs the online "
+            "teacher; 0: off"
         },
     )
     attention_relation_heads: int = field(
@@ -147,7 +148,7 @@ class DistillationConfig(QuestionAnsweringConfig):
         if self.alpha_attention > 0 and self.teacher_cache:
             raise InputError(ATTENTION_NEEDS_ONLINE_TEACHER)
         if self.attention_relation_heads < 1:
-            raise InputError(f"attention_relation_heads must be >= 1, got {self.attention_relation_heads}")
+            raise InputError(f"attention_relation_heads must be >= 1, got {self.attention_relation_heads}; pass --attention_relation_heads 12")
         if self.teacher_dtype not in TEACHER_DTYPES:
             raise InputError(f"teacher_dtype must be one of {', '.join(TEACHER_DTYPES)}, got {self.teacher_dtype!r}")
         super().__post_init__()

@@ -91,11 +91,23 @@ class DistillationTrainer(QuestionAnsweringTrainer):
                 raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER if self.args.alpha_hidden > 0 else ATTENTION_NEEDS_ONLINE_TEACHER)
             check_loss_terms(self.model.config, self.teacher.config, self.args)
         if self.args.alpha_attention > 0:
-            for role, model in (("student", self.model), ("teacher", self.teacher)):
-                try:
-                    attention_projections(model)
-                except ValueError as error:
-                    raise InputError(f"alpha_attention > 0: the {role} {error}; pass --alpha_attention 0") from None
+            self._check_attention_distillation()
+
+    def _check_attention_distillation(self) -> None:
+        if self.args.n_gpu > 1:  # DataParallel replicas share the hooks and would overwrite each other's captures
+            raise InputError("alpha_attention > 0 cannot run under DataParallel (several GPUs, one process): launch with torchrun")
+        heads = self.args.attention_relation_heads
+        for role, model in (("student", self.model), ("teacher", self.teacher)):
+            try:
+                projections = attention_projections(model)
+            except ValueError as error:
+                raise InputError(f"alpha_attention > 0: the {role}'s {error}; pass --alpha_attention 0") from None
+            for projection in projections:  # grouped-query attention makes k/v narrower than hidden_size
+                if projection.out_features % heads:
+                    raise InputError(
+                        f"--attention_relation_heads {heads} does not divide the {role}'s attention projections "
+                        f"({projection.out_features} wide); choose a divisor of every projection width"
+                    )
 
     def _set_signature_columns_if_needed(self):
         # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
@@ -147,6 +159,11 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             loss = loss + self.args.alpha_hidden * term
             hidden_part = term.item()
         if attention:
+            if model.training and torch.is_grad_enabled() and not student_projections[0].requires_grad:
+                raise InputError(
+                    "alpha_attention > 0: the student's attention projections carry no gradient (reentrant gradient "
+                    "checkpointing?); pass --activation_checkpointing_kwargs '{\"use_reentrant\": false}'"
+                )
             term = attention_relation_loss(student_projections, teacher_projections, inputs["attention_mask"], self.args.attention_relation_heads)
             loss = loss + self.args.alpha_attention * term
             attention_part = term.item()
