@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+import distilqa.losses
 from distilqa.losses import (
     attention_relation_loss,
     distillation_loss,
@@ -179,3 +180,44 @@ def test_attention_relation_loss_has_no_teacher_gradient():
     attention_relation_loss(student, teacher, mask, relation_heads=2).backward()
     assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in student)
     assert all(t.grad is None for t in teacher)
+
+
+@pytest.mark.parametrize("chunk_elements", [1 << 22, 1])  # the whole batch at once; one sequence at a time
+def test_attention_relation_gradient_matches_autograd_through_kl_div(monkeypatch, chunk_elements):
+    """The hand-written backward of the relation term equals autograd through log_softmax and kl_div, whether
+    the batch is taken whole or a sequence at a time."""
+    monkeypatch.setattr(distilqa.losses, "RELATION_CHUNK_ELEMENTS", chunk_elements)
+    torch.manual_seed(1)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
+    student = [torch.randn(3, 6, 8, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    teacher = [torch.randn(3, 6, 4, dtype=torch.float64) for _ in range(3)]
+
+    def reference(projections):
+        real = mask.double()
+        total = 0
+        for s, t in zip(projections, teacher):
+            log_s, log_t = (self_attention_relations(x, mask, 2).double() for x in (s, t))
+            kl = torch.nn.functional.kl_div(log_s, log_t, reduction="none", log_target=True).sum(-1)
+            total = total + (kl * real[:, None, :]).sum() / (real.sum() * 2)
+        return total / 3
+
+    got = attention_relation_loss(student, teacher, mask, relation_heads=2)
+    grads = torch.autograd.grad(got, student)
+    expected = reference(student)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    for g, e in zip(grads, torch.autograd.grad(expected, student)):
+        assert torch.allclose(g, e, atol=1e-6) and g.abs().sum() > 0
+    assert grads[0][1, 4:].abs().max().item() == 0.0  # padded tokens get no gradient
+
+
+def test_attention_relation_loss_under_autocast_is_float32_and_finite():
+    """Under bf16/fp16 autocast the -1e9 padding bias must not become -inf (0 * -inf would give NaN)."""
+    torch.manual_seed(2)
+    mask = torch.tensor([[1, 1, 1, 0]])
+    student = [torch.randn(1, 4, 8, requires_grad=True) for _ in range(3)]
+    teacher = [torch.randn(1, 4, 8) for _ in range(3)]
+    plain = attention_relation_loss(student, teacher, mask, relation_heads=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = attention_relation_loss(student, teacher, mask, relation_heads=2)
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed)
+    assert mixed.item() == pytest.approx(plain.item(), rel=1e-6)
