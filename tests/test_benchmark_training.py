@@ -41,6 +41,7 @@ def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettin
         doc_stride=24,
         max_query_length=20,
         threads=1,
+        attention_relation_heads=4,  # divides the tiny models' 32 (and 64) hidden units
     )
     return TrainingBenchmarkSettings(**{**values, **overrides})
 
@@ -53,6 +54,8 @@ def check_report(report: dict) -> None:
         "online_over_plain",
         "cached_over_plain",
         "hidden_over_plain",
+        "attention_over_plain",
+        "attention_cpu_over_plain",
         "cached_cpu_over_plain",
         "cached_max_rss_over_plain",
         "cache_build_s",
@@ -84,12 +87,13 @@ def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_
     # Exactly the windows trained on.
     assert report["settings"]["windows"] == report["cache_rows"] == (1 + 3) * 4
     assert report["settings"]["teacher_note"] == "QA model as given"
-    assert len(lines) == 5 and lines[0].startswith("cache build")
+    assert len(lines) == 6 and lines[0].startswith("cache build")
     table = markdown_report(report)
     assert (
         table.startswith("| mode | s / step | x plain |")
         and "| cached |" in table
         and "| hidden |" in table
+        and "| attention |" in table
         and "One-time cache build" in table
     )
 
@@ -106,6 +110,15 @@ def test_hidden_mode_is_skipped_when_hidden_sizes_differ(tmp_path, tiny_tokenize
     assert "hidden" not in report and "hidden_over_plain" not in report
     assert report["online_over_plain"] > 0 and any("hidden mode skipped" in line for line in lines)
     assert "| hidden |" not in markdown_report(report)
+    assert report["attention_over_plain"] > 0  # relation heads need only divide both widths
+
+
+def test_attention_mode_is_skipped_when_relation_heads_do_not_divide(tmp_path, tiny_bert_path, tiny_distilbert_path):
+    lines: list[str] = []
+    s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path, attention_relation_heads=12, steps=1)
+    report = run_benchmark(s, isolate=False, log=lines.append)
+    assert "attention" not in report and "attention_over_plain" not in report and report["hidden_over_plain"] > 0
+    assert "attention mode skipped: 12 relation heads do not divide the hidden sizes (32, 32)" in lines
 
 
 @pytest.mark.slow
@@ -176,3 +189,5 @@ def test_bad_input_in_a_child_process_comes_back_as_one_line():
 def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
     with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)
+    with pytest.raises(InputError, match="--alpha-attention must be >= 0 and --attention-relation-heads >= 1, got -1"):
+        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=-1.0)

@@ -5,7 +5,9 @@
 * ``cached``: distillation from a :class:`distilqa.teacher_cache.TeacherCache`, whose one-time build is timed
   separately (``cache_build_s``);
 * ``hidden``: the online teacher plus the hidden-state term (``alpha_hidden``; both models return all their
-  hidden states), when student and teacher have the same hidden size (skipped otherwise).
+  hidden states), when student and teacher have the same hidden size (skipped otherwise);
+* ``attention``: the online teacher plus MiniLMv2's self-attention relation term (``alpha_attention``,
+  ``attention_relation_heads``), when the relation heads divide both hidden sizes (skipped otherwise).
 
 All modes see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
 a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), so their RSS peaks are separate
@@ -44,7 +46,7 @@ from transformers import TrainerCallback
 
 from distilqa.benchmark import PeakRss, hardware_line, peak_rss_mb, pin_threads, run_child
 
-MODES = ("plain", "online", "cached", "hidden")
+MODES = ("plain", "online", "cached", "hidden", "attention")
 RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
 CACHE_DIR = "teacher-cache"
 QA_TEACHER_DIR = "teacher-qa"
@@ -69,6 +71,8 @@ class TrainingBenchmarkSettings:
         threads (`int`, *optional*): torch / OpenMP threads (default: torch's choice).
         device (`str`, defaults to "cpu"): "cpu" or "cuda".
         alpha_hidden (`float`, defaults to 10.0): weight of the hidden-state term in the ``hidden`` mode.
+        alpha_attention (`float`, defaults to 1.0), attention_relation_heads (`int`, defaults to 12): the attention
+            relation term of the ``attention`` mode.
     """
 
     teacher: str
@@ -88,6 +92,8 @@ class TrainingBenchmarkSettings:
     seed: int = 0
     learning_rate: float = 5e-5
     alpha_hidden: float = 10.0
+    alpha_attention: float = 1.0
+    attention_relation_heads: int = 12
 
     def __post_init__(self):
         from distilqa.errors import InputError
@@ -98,6 +104,10 @@ class TrainingBenchmarkSettings:
             )
         if self.alpha_hidden < 0:
             raise InputError(f"--alpha-hidden must be >= 0, got {self.alpha_hidden}")
+        if self.alpha_attention < 0 or self.attention_relation_heads < 1:
+            raise InputError(
+                f"--alpha-attention must be >= 0 and --attention-relation-heads >= 1, got {self.alpha_attention} and {self.attention_relation_heads}"
+            )
         if self.max_train_samples is None:
             self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size
 
@@ -197,8 +207,14 @@ def _config(settings: TrainingBenchmarkSettings, mode: str):
     )
     if mode == "plain":
         return QuestionAnsweringConfig(**values)
-    hidden = settings.alpha_hidden if mode == "hidden" else 0.0
-    return DistillationConfig(**values, teacher_dtype=settings.teacher_dtype, cache_spot_check=0, alpha_hidden=hidden)
+    return DistillationConfig(
+        **values,
+        teacher_dtype=settings.teacher_dtype,
+        cache_spot_check=0,
+        alpha_hidden=settings.alpha_hidden if mode == "hidden" else 0.0,
+        alpha_attention=settings.alpha_attention if mode == "attention" else 0.0,
+        attention_relation_heads=settings.attention_relation_heads,
+    )
 
 
 def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
@@ -236,7 +252,7 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
     )
     if mode == "plain":
         trainer = QuestionAnsweringTrainer(**common)
-    elif mode in ("online", "hidden"):
+    elif mode in ("online", "hidden", "attention"):
         trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
     elif mode == "cached":
         fingerprint = compute_fingerprint(
@@ -290,7 +306,7 @@ def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> di
 def run_benchmark(
     settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None
 ) -> dict[str, Any]:
-    """Build the cache, then time ``plain``, ``online`` and ``cached`` (``repeats`` interleaved rounds).
+    """Build the cache, then time every mode of :data:`MODES` that applies (``repeats`` interleaved rounds).
 
     Args:
         isolate (`bool`, defaults to `True`): one subprocess per mode. `False` runs them in this process (for
@@ -310,9 +326,14 @@ def run_benchmark(
     log(
         f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)"
     )
-    modes = [m for m in MODES if m != "hidden" or _same_hidden_size(settings)]
-    if "hidden" not in modes:
+    sizes = _hidden_sizes(settings)
+    modes = list(MODES)
+    if len(set(sizes)) > 1:
+        modes.remove("hidden")
         log("hidden mode skipped: student and teacher hidden sizes differ")
+    if any(size % settings.attention_relation_heads for size in sizes):
+        modes.remove("attention")
+        log(f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}")
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for round_ in range(repeats):
         for mode in modes:
@@ -360,11 +381,11 @@ def run_benchmark(
     return report
 
 
-def _same_hidden_size(settings: TrainingBenchmarkSettings) -> bool:
+def _hidden_sizes(settings: TrainingBenchmarkSettings) -> tuple[int, int]:
+    """The student's and the teacher's hidden sizes, from their configs."""
     from distilqa.models import load_qa_config
 
-    sizes = {load_qa_config(name, require_qa_head=False).hidden_size for name in (settings.student, settings.teacher)}
-    return len(sizes) == 1
+    return tuple(load_qa_config(name, require_qa_head=False).hidden_size for name in (settings.student, settings.teacher))
 
 
 def _threads(settings: TrainingBenchmarkSettings) -> int:

@@ -1,4 +1,4 @@
-"""``distilqa benchmark training``: seconds per step and peak memory of plain fine-tuning vs online, cached and hidden-state distillation.
+"""``distilqa benchmark training``: seconds per step and peak memory of plain fine-tuning vs online, cached, hidden-state and attention-relation distillation.
 
 Example (the numbers in docs/RESULTS.md)::
 
@@ -62,6 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--alpha-hidden", type=float, default=10.0, help="hidden-state weight of the 'hidden' mode (default %(default)s)"
     )
     parser.add_argument(
+        "--alpha-attention",
+        type=float,
+        default=1.0,
+        help="attention relation weight of the 'attention' mode (default %(default)s)",
+    )
+    parser.add_argument(
+        "--attention-relation-heads",
+        type=int,
+        default=12,
+        help="relation heads of the 'attention' mode; must divide both hidden sizes (default %(default)s)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a markdown table"
     )
     add_feature_args(parser, max_seq_length=256, doc_stride=128)
@@ -107,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         seed=args.seed,
         alpha_hidden=args.alpha_hidden,
+        alpha_attention=args.alpha_attention,
+        attention_relation_heads=args.attention_relation_heads,
     )
     report = run_benchmark(
         settings, repeats=args.repeats, log=lambda line: print(line, file=sys.stderr, flush=True)
