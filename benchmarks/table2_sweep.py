@@ -126,6 +126,8 @@ class Sweep:
                 str(folder),
                 "--device",
                 self.args.measure_device,
+                "--checkpoint-steps",
+                "0",  # minutes-long jobs on a lease that ends: a checkpoint would never be resumed
                 *smoke,
                 *extra,
             ]
