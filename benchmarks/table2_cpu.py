@@ -17,8 +17,9 @@ are what ``table2_sweep.py --study hidden`` and ``--study augment`` found best f
 sections 6.1 and 6.5). Each row: EM and F1 on dev, parameters, training time on this machine,
 questions/s at inference. Rows are appended to ``OUTPUT/results.jsonl`` as they finish; a row already there is
 not recomputed; a row interrupted half-way resumes from its newest complete checkpoint (one every
-``--checkpoint-steps`` optimizer steps, deleted once the row is recorded; its ``train_s`` is then the resumed
-part's time scaled to all the row's steps, with ``resumed_from_step`` and ``train_s_measured`` beside it).
+``--checkpoint-steps`` optimizer steps, kept only while their row's settings are unchanged and deleted once the
+row is recorded; its ``train_s`` then scales the resumed run's training loop to all the row's steps, with
+``resumed_from_step`` and ``train_s_measured`` beside it).
 Models are saved under ``OUTPUT`` (outside the repo). At the end: a markdown
 table (``OUTPUT/table2.md``), a plot (``OUTPUT/table2.png``) and a printed summary.
 
@@ -82,12 +83,30 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def resume_point(folder: Path) -> tuple[int, int] | None:
-    """(global step, max steps) of the newest complete Trainer checkpoint in ``folder``, or None."""
-    from distilqa.checkpoints import last_complete_checkpoint
+ROW_SETTINGS = "row-settings.json"
+
+
+def row_settings(config, data_args, model_args) -> dict:
+    """What a row's checkpoints depend on: its Trainer config (checkpointing itself aside), data and models."""
+    from dataclasses import asdict
+
+    trainer = {k: v for k, v in config.to_dict().items() if not k.startswith("save_")}
+    return {"config": trainer, "data": asdict(data_args), "models": asdict(model_args)}
+
+
+def resume_point(folder: Path, settings: dict) -> tuple[int, int] | None:
+    """(global step, max steps) of the newest complete Trainer checkpoint in ``folder`` if it was written with
+    these ``settings`` (:func:`row_settings`), else None; checkpoints of other settings are deleted."""
+    from distilqa.checkpoints import checkpoint_folders, last_complete_checkpoint, remove_checkpoint
 
     checkpoint = last_complete_checkpoint(folder) if folder.is_dir() else None
     if checkpoint is None:
+        return None
+    saved = folder / ROW_SETTINGS
+    if not saved.exists() or json.loads(saved.read_text()) != json.loads(json.dumps(settings)):
+        print(f"[table2] {folder.name}: its checkpoints were made with other settings; starting the row again", flush=True)
+        for old in checkpoint_folders(folder):
+            remove_checkpoint(old)
         return None
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     return state["global_step"], state["max_steps"]
@@ -155,6 +174,7 @@ def main(argv=None) -> int:
     )
     from distilqa.data import load_examples
     from distilqa.demo.run import measure, training_config
+    from distilqa.files import atomic_write_json
     from distilqa.models import resolve_model
     from distilqa.pipeline import FINAL_DIR, run_distill, run_train
     from distilqa.student import init_student, save_student
@@ -171,19 +191,30 @@ def main(argv=None) -> int:
             cls, out / folder, epochs, lr, args.batch_size, args.max_seq_length, args.doc_stride, seed, checkpoint_steps=args.checkpoint_steps, **extra
         )  # fmt: skip
 
-    def train(run, folder: str) -> tuple[float, dict]:
-        """Run one row's training (``run(resume)``), resuming from its newest complete checkpoint if there is one;
-        its training seconds (scaled to all its steps when resumed), the resume fields, and no checkpoints left."""
-        resumed = resume_point(out / folder)
+    def train(run, cfg, data_args, model_args) -> tuple[float, dict]:
+        """Run one row's training, ``run(model_args, data_args, cfg, resume=...)``, from its newest complete
+        checkpoint when one was made with the same settings (and ``--checkpoint-steps`` is on). Returns its
+        seconds and the resume fields; no checkpoint is left. A resumed row's seconds are this run's, with its
+        training loop (``train_runtime``) scaled from the steps it ran to all the row's steps."""
+        folder = Path(cfg.output_dir)
+        settings = row_settings(cfg, data_args, model_args)
+        resumed = resume_point(folder, settings) if args.checkpoint_steps else None
+        if args.checkpoint_steps:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(folder / ROW_SETTINGS, settings)
         began = time.perf_counter()
-        run(bool(resumed))
+        summary = run(model_args, data_args, cfg, resume=bool(resumed))
         seconds = time.perf_counter() - began
-        for checkpoint in checkpoint_folders(out / folder):
+        for checkpoint in checkpoint_folders(folder):
             remove_checkpoint(checkpoint)
         if not resumed:
             return seconds, {}
         done, total = resumed
-        return seconds * total / max(total - done, 1), {"resumed_from_step": done, "train_s_measured": round(seconds, 1)}
+        fields = {"resumed_from_step": done, "train_s_measured": round(seconds, 1)}
+        loop = summary.get("metrics", {}).get("train_runtime")
+        if loop and done < total:
+            seconds += loop * done / (total - done)
+        return seconds, fields
 
     def record(key: str, folder: Path, seconds: float, **fields):
         row = {"row": key, **fields, **measure(folder, dev, args, device=args.device), "train_s": None if seconds is None else round(seconds, 1)}
@@ -196,7 +227,7 @@ def main(argv=None) -> int:
         record("teacher", teacher_dir, None, kind="teacher", layers=6, reused=str(teacher_dir), **recipe)
     if not results.done("teacher"):
         teacher_config = config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42)
-        seconds, resumed = train(lambda resume: run_train(ModelArguments(model_name_or_path=pretrained), data, teacher_config, resume), "teacher")
+        seconds, resumed = train(run_train, teacher_config, data, ModelArguments(model_name_or_path=pretrained))
         record(
             "teacher", teacher_dir, seconds, kind="teacher", layers=6,
             epochs=args.teacher_epochs, learning_rate=args.teacher_lr, **recipe, **resumed,
@@ -238,7 +269,7 @@ def main(argv=None) -> int:
         fields = {"kind": kind, "init": init, "seed": seed, "layers": len(args.layers), "student_layers": args.layers, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
         if kind == "alone":
             cfg = config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed)
-            seconds, resumed = train(lambda resume: run_train(ModelArguments(model_name_or_path=init_dir), data, cfg, resume), name)
+            seconds, resumed = train(run_train, cfg, data, ModelArguments(model_name_or_path=init_dir))
         else:
             train_data, epochs, cache = data, args.student_epochs, out / "teacher-cache"
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
@@ -250,8 +281,7 @@ def main(argv=None) -> int:
                 alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, alpha_attention=alpha_attention,
                 teacher_cache=None if alpha_hidden or alpha_attention else str(cache),
             )  # fmt: skip  (hidden states and attention relations need the online teacher, not the cache)
-            distill_args = DistillModelArguments(teacher=str(teacher_dir), student=init_dir)
-            seconds, resumed = train(lambda resume: run_distill(distill_args, train_data, cfg, resume), name)
+            seconds, resumed = train(run_distill, cfg, train_data, DistillModelArguments(teacher=str(teacher_dir), student=init_dir))
             fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
             fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
         record(key, out / name / FINAL_DIR, seconds, **fields, **resumed)

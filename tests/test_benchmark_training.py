@@ -189,5 +189,16 @@ def test_bad_input_in_a_child_process_comes_back_as_one_line():
 def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
     with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)
-    with pytest.raises(InputError, match="--alpha-attention must be >= 0 and --attention-relation-heads >= 1, got -1"):
-        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=-1.0)
+    with pytest.raises(InputError, match=r"--alpha-attention must be > 0 \(the attention mode times that term\) and --attention-relation-heads >= 1, got 0.0"):
+        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=0.0)
+
+
+def test_each_mode_turns_on_only_its_own_loss_term(tmp_path, tiny_bert_path):
+    from distilqa.benchmark_training import _config
+
+    s = settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=3.0, alpha_attention=2.0)
+    terms = {mode: (getattr(_config(s, mode), "alpha_hidden", None), getattr(_config(s, mode), "alpha_attention", None)) for mode in MODES}
+    assert terms == {
+        "plain": (None, None), "online": (0.0, 0.0), "cached": (0.0, 0.0), "hidden": (3.0, 0.0), "attention": (0.0, 2.0),
+    }  # fmt: skip
+    assert _config(s, "attention").attention_relation_heads == 4

@@ -52,9 +52,9 @@ class Interrupted(Exception):
 
 
 @pytest.mark.slow
-def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    """A row killed half-way starts again from its newest complete checkpoint, its time is scaled to all its
-    steps, and no checkpoint is left once it is recorded."""
+def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """A row killed half-way starts again from its newest complete checkpoint when its settings are unchanged
+    (and from scratch when they changed); no checkpoint is left once it is recorded."""
     import importlib.util
 
     from distilqa.trainer import QuestionAnsweringTrainer
@@ -67,20 +67,31 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch):
         "--limit-train", "12", "--limit-dev", "4", "--rows", "teacher", "--teacher-epochs", "2",
         "--max-seq-length", "128", "--doc-stride", "32", "--checkpoint-steps", "1",
     ]  # fmt: skip
-    save = QuestionAnsweringTrainer._save_checkpoint
+    save, steps_run = QuestionAnsweringTrainer._save_checkpoint, []
 
     def save_then_die(self, model, trial):
         save(self, model, trial)
+        steps_run.append(self.state.global_step)
         if self.state.global_step == 2:
             raise Interrupted
 
     monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save_then_die)
     with pytest.raises(Interrupted):
         table2.main(argv)
-    assert table2.resume_point(tmp_path / "teacher")[0] == 2 and not (tmp_path / "results.jsonl").exists()
-    monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save)
-    assert table2.main(argv) == 0
+    assert [p.name for p in (tmp_path / "teacher").glob("checkpoint-*")] == ["checkpoint-2"]  # newest kept only
+    assert not (tmp_path / "results.jsonl").exists()
+
+    # other settings: the checkpoint is not theirs
+    with pytest.raises(Interrupted):
+        table2.main([*argv, "--teacher-lr", "1e-4"])
+    assert "made with other settings; starting the row again" in capsys.readouterr().out
+    assert steps_run == [1, 2, 1, 2]
+
+    # the same settings again: training goes on from step 2 to the end
+    monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", lambda self, model, trial: steps_run.append(self.state.global_step) or save(self, model, trial))
+    assert table2.main([*argv, "--teacher-lr", "1e-4"]) == 0
+    assert "Resuming from" in capsys.readouterr().out
     row = json.loads((tmp_path / "results.jsonl").read_text())
-    assert row["row"] == "teacher" and row["resumed_from_step"] == 2
-    assert row["train_s"] > row["train_s_measured"] > 0
-    assert table2.resume_point(tmp_path / "teacher") is None and not list((tmp_path / "teacher").glob("checkpoint-*"))
+    assert row["row"] == "teacher" and row["resumed_from_step"] == 2 and row["learning_rate"] == 1e-4
+    assert steps_run[4] == 3 and row["train_s"] > row["train_s_measured"] > 0  # no step before 3 ran again
+    assert not list((tmp_path / "teacher").glob("checkpoint-*"))

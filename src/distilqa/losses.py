@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 @dataclass
@@ -118,24 +119,29 @@ def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tens
     return total / len(layer_map)
 
 
-def _relation_scores(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int) -> torch.Tensor:
-    """``X X^T / sqrt(d)`` per relation head, float32, padded keys at -1e9 (finite: 0 * -1e9 stays 0, no NaN)."""
+def _relation_scores(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None) -> torch.Tensor:
+    """``X X^T / sqrt(d)`` per relation head, float32, padded keys at -1e9 (finite: 0 * -1e9 stays 0, no NaN).
+
+    ``padded`` (whether the mask has any 0; found out when None, a GPU sync) picks the padding bias added inside
+    the matmul (``baddbmm``, one pass less over (batch, heads, len, len)) or a plain ``bmm``."""
     batch, length, hidden = projection.shape
     if hidden % relation_heads:
         raise ValueError(f"{relation_heads} relation heads do not divide the hidden size {hidden}")
     size = hidden // relation_heads
-    with torch.autocast(projection.device.type, enabled=False):  # fp16 scores would turn -1e9 into -inf
+    with torch.autocast(projection.device.type, enabled=False):  # fp16 cannot hold the -1e9 bias
         heads = projection.float().view(batch, length, relation_heads, size).transpose(1, 2).reshape(-1, length, size)
-        if attention_mask.bool().all():  # the common case (long SQuAD contexts): no mask to add
-            scores = torch.bmm(heads * size**-0.5, heads.transpose(1, 2))
-        else:  # the padding bias is added inside the matmul: one pass less over (batch, heads, len, len)
+        if padded is None:
+            padded = not bool(attention_mask.all())
+        if padded:
             pad = (~attention_mask.bool()).float().mul_(-1e9)[:, None, None, :]
             bias = pad.expand(batch, relation_heads, 1, length).reshape(-1, 1, length)
             scores = torch.baddbmm(bias, heads, heads.transpose(1, 2), alpha=size**-0.5)
+        else:  # the common case with long SQuAD contexts
+            scores = torch.bmm(heads * size**-0.5, heads.transpose(1, 2))
     return scores.view(batch, relation_heads, length, length)
 
 
-def self_attention_relations(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int) -> torch.Tensor:
+def self_attention_relations(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None) -> torch.Tensor:
     """MiniLMv2's self-attention relation of one projection (queries, keys or values), as log-probabilities.
 
     The projection is split into ``relation_heads`` heads whatever the model's own head count, and each head gives
@@ -145,11 +151,12 @@ def self_attention_relations(projection: torch.Tensor, attention_mask: torch.Ten
         projection (`torch.Tensor` of shape (batch, seq_len, hidden)): the output of a query, key or value projection.
         attention_mask (`torch.Tensor` of shape (batch, seq_len)): 1 for real tokens.
         relation_heads (`int`): must divide ``hidden``.
+        padded (`bool`, *optional*): whether ``attention_mask`` has any 0, if the caller knows.
 
     Returns:
         `torch.Tensor` of shape (batch, relation_heads, seq_len, seq_len), float32.
     """
-    return F.log_softmax(_relation_scores(projection, attention_mask, relation_heads), dim=-1)
+    return F.log_softmax(_relation_scores(projection, attention_mask, relation_heads, padded), dim=-1)
 
 
 # elements of one (sequences, heads, len, len) relation tensor: 16 MB in float32, under glibc's 32 MB mmap ceiling
@@ -170,6 +177,7 @@ class _RelationCrossEntropy(torch.autograd.Function):
         return -(torch.linalg.vecdot(teacher_probs, log_s) * weight).sum()
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad):
         log_s, teacher_probs, weight = ctx.saved_tensors
         return log_s.exp().sub_(teacher_probs).mul_((weight * grad)[..., None]), None, None
@@ -197,18 +205,21 @@ def attention_relation_loss(student_projections, teacher_projections, attention_
     # mean over real queries and heads, as a (batch, heads, queries) weight
     weight = (real[:, None, :] / (real.sum() * relation_heads)).expand(batch, relation_heads, length)
     pairs = list(zip(student_projections, teacher_projections, strict=True))
-    # A few sequences at a time: (batch, heads, len, len) float32 tensors of 50 MB and more are mmap-ed and
-    # page-faulted afresh at every step by the C allocator, which made this term 2.5x slower on a 2-core CPU.
-    chunk = max(1, RELATION_CHUNK_ELEMENTS // (relation_heads * length * length))
+    # On the CPU a few sequences at a time: (batch, heads, len, len) float32 tensors of 50 MB and more are mmap-ed
+    # and page-faulted afresh at every step by the C allocator, which made this term 2.5x slower on 2 cores.
+    chunk = batch
+    if attention_mask.device.type == "cpu":
+        chunk = max(1, RELATION_CHUNK_ELEMENTS // (relation_heads * length * length))
+    padded = not bool(attention_mask.all())  # once per call: on a GPU each such question is a sync
     total = real.new_zeros(())
     with torch.autocast(attention_mask.device.type, enabled=False):  # vecdot would autocast to fp16/bf16
         for rows in (slice(i, i + chunk) for i in range(0, batch, chunk)):
             mask, w = attention_mask[rows], weight[rows]
             for student, teacher in pairs:
                 with torch.no_grad():
-                    log_t = self_attention_relations(teacher[rows], mask, relation_heads)
+                    log_t = self_attention_relations(teacher[rows], mask, relation_heads, padded)
                     p_t = log_t.exp()
                     teacher_term = (torch.linalg.vecdot(p_t, log_t) * w).sum()  # KL = teacher_term + cross-entropy
-                student_scores = _relation_scores(student[rows], mask, relation_heads)
+                student_scores = _relation_scores(student[rows], mask, relation_heads, padded)
                 total = total + teacher_term + _RelationCrossEntropy.apply(student_scores, p_t, w)
     return total / 3
