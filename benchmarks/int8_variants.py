@@ -21,7 +21,9 @@ import numpy as np
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True, help="PyTorch QA model folder")
     parser.add_argument("--data", required=True, help="SQuAD .json/.jsonl file for F1")
     parser.add_argument("--output", required=True, help="folder for the ONNX files")
@@ -48,7 +50,14 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_qa_model(args.model), load_tokenizer(args.model)
     examples = load_examples(args.data, check_offsets="ignore")
-    check = _ParityCheck(model, tokenizer, examples, FeatureParams(args.max_seq_length, args.doc_stride, 64), ParityTolerance(), 32)
+    check = _ParityCheck(
+        model,
+        tokenizer,
+        examples,
+        FeatureParams(args.max_seq_length, args.doc_stride, 64),
+        ParityTolerance(),
+        32,
+    )
     print(f"pytorch fp32: {check.scores}", flush=True)
     raw = out / "raw.onnx"
     if not raw.exists():
@@ -56,7 +65,10 @@ def main(argv=None) -> int:
     fused = out / "fused.onnx"
     if not fused.exists():
         optimized = optimize_model(
-            str(raw), model_type="bert", num_heads=model.config.num_attention_heads, hidden_size=model.config.hidden_size
+            str(raw),
+            model_type="bert",
+            num_heads=model.config.num_attention_heads,
+            hidden_size=model.config.hidden_size,
         )
         print(f"fusion: {optimized.get_fused_operator_statistics()}", flush=True)
         optimized.save_model_to_file(str(fused))
@@ -74,7 +86,9 @@ def main(argv=None) -> int:
             best = min(best, time.perf_counter() - began)
         return len(batch["input_ids"]) / best
 
-    def quantized(source: Path, name: str, ops=("MatMul", "Gather"), weight_type=QuantType.QInt8, **options) -> Path:
+    def quantized(
+        source: Path, name: str, ops=("MatMul", "Gather"), weight_type=QuantType.QInt8, **options
+    ) -> Path:
         target = out / f"{name}.onnx"
         if not target.exists():
             prepared = out / f"prepared-{source.stem}.onnx"
@@ -95,8 +109,12 @@ def main(argv=None) -> int:
         "int8-per-tensor-matmul-only": lambda: quantized(raw, "int8-per-tensor-mm", ops=("MatMul",)),
         "int8-per-tensor-fused": lambda: quantized(fused, "int8-per-tensor-fused"),
         "int8-per-channel": lambda: quantized(raw, "int8-per-channel", per_channel=True),
-        "int8-per-channel-matmul-only": lambda: quantized(raw, "int8-per-channel-mm", ops=("MatMul",), per_channel=True),
-        "uint8-weights-matmul-only": lambda: quantized(raw, "uint8-mm", ops=("MatMul",), weight_type=QuantType.QUInt8),
+        "int8-per-channel-matmul-only": lambda: quantized(
+            raw, "int8-per-channel-mm", ops=("MatMul",), per_channel=True
+        ),
+        "uint8-weights-matmul-only": lambda: quantized(
+            raw, "uint8-mm", ops=("MatMul",), weight_type=QuantType.QUInt8
+        ),
     }
     wanted = args.variants.split(",") if args.variants else list(variants)
     unknown = [w for w in wanted if w not in variants]

@@ -48,28 +48,89 @@ GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # for the same number of optimizer steps as the other rows; "augmented-hidden" adds the hidden-state term.
 # "attention" adds MiniLMv2's self-attention relation term (last layers) to the distilled loss.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
-KINDS = ["alone", "distilled", "hidden", "augmented", "augmented-hidden", "attention", "hidden-attention", "augmented-hidden-attention"]
+KINDS = [
+    "alone",
+    "distilled",
+    "hidden",
+    "augmented",
+    "augmented-hidden",
+    "attention",
+    "hidden-attention",
+    "augmented-hidden-attention",
+]
 DEFAULT_KINDS = ["alone", "distilled", "hidden", "augmented-hidden"]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--output", required=True, help="folder for models and results (outside the repo)")
     parser.add_argument("--train", default=str(DATA / "train.json"))
     parser.add_argument("--dev", default=str(DATA / "dev.json"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--rows", choices=["main", "grid", "all", "teacher"], default="all", help="teacher: train (or reuse) the teacher only")
-    parser.add_argument("--kinds", nargs="+", default=DEFAULT_KINDS, choices=KINDS, help="which main rows to run")
-    parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled variants per question in the 'augmented' rows")
-    parser.add_argument("--augment-dir", help="folder of the augmented training files train-aug{COPIES}.json, made there from this run's teacher if missing (share it only between runs with the same teacher and training data; default: OUTPUT)")
-    parser.add_argument("--alpha-hidden", type=float, default=10.0, help="weight of the hidden-state term in the 'hidden' rows")
-    parser.add_argument("--alpha-attention", type=float, default=1.0, help="weight of the attention relation term in the '*attention' rows (12 relation heads)")
-    parser.add_argument("--teacher", help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)")
-    parser.add_argument("--grid", nargs="+", type=_grid_pair, metavar="T:ALPHA_CE", help="temperature:alpha_ce pairs for the grid rows (default: GRID)")
-    parser.add_argument("--grid-kind", default="distilled", choices=["distilled", "hidden", "attention", "hidden-attention"], help="which distilled loss the grid rows use")
-    parser.add_argument("--device", default="cpu", help="torch device for the questions/s measurement (training uses the Trainer's choice)")
-    parser.add_argument("--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"])
-    parser.add_argument("--layers", type=_layers, default=DEFAULT_LAYERS, help="teacher layers the student keeps (default 0,2,4)")
+    parser.add_argument(
+        "--rows",
+        choices=["main", "grid", "all", "teacher"],
+        default="all",
+        help="teacher: train (or reuse) the teacher only",
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", default=DEFAULT_KINDS, choices=KINDS, help="which main rows to run"
+    )
+    parser.add_argument(
+        "--augment-copies",
+        type=int,
+        default=4,
+        help="teacher-labelled variants per question in the 'augmented' rows",
+    )
+    parser.add_argument(
+        "--augment-dir",
+        help="folder of the augmented training files train-aug{COPIES}.json, made there from this run's teacher if missing (share it only between runs with the same teacher and training data; default: OUTPUT)",
+    )
+    parser.add_argument(
+        "--alpha-hidden",
+        type=float,
+        default=10.0,
+        help="weight of the hidden-state term in the 'hidden' rows",
+    )
+    parser.add_argument(
+        "--alpha-attention",
+        type=float,
+        default=1.0,
+        help="weight of the attention relation term in the '*attention' rows (12 relation heads)",
+    )
+    parser.add_argument(
+        "--teacher",
+        help="reuse this fine-tuned teacher folder instead of training one (sweeps share one teacher)",
+    )
+    parser.add_argument(
+        "--grid",
+        nargs="+",
+        type=_grid_pair,
+        metavar="T:ALPHA_CE",
+        help="temperature:alpha_ce pairs for the grid rows (default: GRID)",
+    )
+    parser.add_argument(
+        "--grid-kind",
+        default="distilled",
+        choices=["distilled", "hidden", "attention", "hidden-attention"],
+        help="which distilled loss the grid rows use",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for the questions/s measurement (training uses the Trainer's choice)",
+    )
+    parser.add_argument(
+        "--inits", nargs="+", default=["teacher", "pretrained"], choices=["teacher", "pretrained"]
+    )
+    parser.add_argument(
+        "--layers",
+        type=_layers,
+        default=DEFAULT_LAYERS,
+        help="teacher layers the student keeps (default 0,2,4)",
+    )
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
     parser.add_argument("--student-epochs", type=float, default=10.0)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -77,7 +138,12 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--doc-stride", type=int, default=96)
-    parser.add_argument("--checkpoint-steps", type=int, default=250, help="save a resumable checkpoint every N optimizer steps of a row (0: none)")
+    parser.add_argument(
+        "--checkpoint-steps",
+        type=int,
+        default=250,
+        help="save a resumable checkpoint every N optimizer steps of a row (0: none)",
+    )
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     return parser.parse_args(argv)
@@ -104,7 +170,10 @@ def resume_point(folder: Path, settings: dict) -> tuple[int, int] | None:
         return None
     saved = folder / ROW_SETTINGS
     if not saved.exists() or json.loads(saved.read_text()) != json.loads(json.dumps(settings)):
-        print(f"[table2] {folder.name}: its checkpoints were made with other settings; starting the row again", flush=True)
+        print(
+            f"[table2] {folder.name}: its checkpoints were made with other settings; starting the row again",
+            flush=True,
+        )
         for old in checkpoint_folders(folder):
             remove_checkpoint(old)
         return None
@@ -116,7 +185,9 @@ def _layers(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of layer indices, e.g. 0,2,4") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of layer indices, e.g. 0,2,4"
+        ) from None
 
 
 def _grid_pair(text: str) -> tuple[float, float]:
@@ -217,17 +288,30 @@ def main(argv=None) -> int:
         return seconds, fields
 
     def record(key: str, folder: Path, seconds: float, **fields):
-        row = {"row": key, **fields, **measure(folder, dev, args, device=args.device), "train_s": None if seconds is None else round(seconds, 1)}
+        row = {
+            "row": key,
+            **fields,
+            **measure(folder, dev, args, device=args.device),
+            "train_s": None if seconds is None else round(seconds, 1),
+        }
         results.add(row)
-        print(f"[table2] {key}: EM {row['exact_match']:.2f} F1 {row['f1']:.2f} ({row['train_s']} s)", flush=True)
+        print(
+            f"[table2] {key}: EM {row['exact_match']:.2f} F1 {row['f1']:.2f} ({row['train_s']} s)", flush=True
+        )
 
     teacher_dir = Path(args.teacher) if args.teacher else out / "teacher" / FINAL_DIR
-    recipe = {"max_seq_length": args.max_seq_length, "doc_stride": args.doc_stride, "batch_size": args.batch_size}
+    recipe = {
+        "max_seq_length": args.max_seq_length,
+        "doc_stride": args.doc_stride,
+        "batch_size": args.batch_size,
+    }
     if args.teacher and not results.done("teacher"):
         record("teacher", teacher_dir, None, kind="teacher", layers=6, reused=str(teacher_dir), **recipe)
     if not results.done("teacher"):
         teacher_config = config(QuestionAnsweringConfig, "teacher", args.teacher_epochs, args.teacher_lr, 42)
-        seconds, resumed = train(run_train, teacher_config, data, ModelArguments(model_name_or_path=pretrained))
+        seconds, resumed = train(
+            run_train, teacher_config, data, ModelArguments(model_name_or_path=pretrained)
+        )
         record(
             "teacher", teacher_dir, seconds, kind="teacher", layers=6,
             epochs=args.teacher_epochs, learning_rate=args.teacher_lr, **recipe, **resumed,
@@ -249,7 +333,9 @@ def main(argv=None) -> int:
         if not path.exists():
             augment_file(teacher_dir, args, path)
         rows = len(load_examples(path))
-        return DataArguments(train_file=str(path)), rows / len(load_examples(args.train, limit=args.limit_train))
+        return DataArguments(train_file=str(path)), rows / len(
+            load_examples(args.train, limit=args.limit_train)
+        )
 
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
         parts = kind.split("-")
@@ -257,8 +343,12 @@ def main(argv=None) -> int:
         alpha_attention = args.alpha_attention if "attention" in parts else 0.0
         augmented = "augmented" in parts
         key = f"alone/init={init}/seed={seed}"
-        if kind != "alone":  # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
-            key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (f"/ah={alpha_hidden:g}" if alpha_hidden else "")
+        if (
+            kind != "alone"
+        ):  # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
+            key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (
+                f"/ah={alpha_hidden:g}" if alpha_hidden else ""
+            )
             key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
@@ -266,7 +356,16 @@ def main(argv=None) -> int:
             return
         name = key.replace("/", "_").replace("=", "")
         init_dir = str(out / f"student-init-{init}{layer_tag}")
-        fields = {"kind": kind, "init": init, "seed": seed, "layers": len(args.layers), "student_layers": args.layers, "epochs": args.student_epochs, "learning_rate": args.student_lr, **recipe}
+        fields = {
+            "kind": kind,
+            "init": init,
+            "seed": seed,
+            "layers": len(args.layers),
+            "student_layers": args.layers,
+            "epochs": args.student_epochs,
+            "learning_rate": args.student_lr,
+            **recipe,
+        }
         if kind == "alone":
             cfg = config(QuestionAnsweringConfig, name, args.student_epochs, args.student_lr, seed)
             seconds, resumed = train(run_train, cfg, data, ModelArguments(model_name_or_path=init_dir))
@@ -275,14 +374,37 @@ def main(argv=None) -> int:
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
                 train_data, ratio = augmented_data()
                 epochs, cache = args.student_epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
-                fields.update(epochs=round(epochs, 3), augment_copies=args.augment_copies, train_questions_ratio=round(ratio, 3))
+                fields.update(
+                    epochs=round(epochs, 3),
+                    augment_copies=args.augment_copies,
+                    train_questions_ratio=round(ratio, 3),
+                )
             cfg = config(
-                DistillationConfig, name, epochs, args.student_lr, seed, temperature=temperature, alpha_ce=alpha_ce,
-                alpha_squad=1.0 - alpha_ce, alpha_hidden=alpha_hidden, alpha_attention=alpha_attention,
+                DistillationConfig,
+                name,
+                epochs,
+                args.student_lr,
+                seed,
+                temperature=temperature,
+                alpha_ce=alpha_ce,
+                alpha_squad=1.0 - alpha_ce,
+                alpha_hidden=alpha_hidden,
+                alpha_attention=alpha_attention,
                 teacher_cache=None if alpha_hidden or alpha_attention else str(cache),
             )  # fmt: skip  (hidden states and attention relations need the online teacher, not the cache)
-            seconds, resumed = train(run_distill, cfg, train_data, DistillModelArguments(teacher=str(teacher_dir), student=init_dir))
-            fields.update(kind="distilled", temperature=temperature, alpha_ce=alpha_ce, alpha_squad=round(1.0 - alpha_ce, 3), alpha_hidden=alpha_hidden)
+            seconds, resumed = train(
+                run_distill,
+                cfg,
+                train_data,
+                DistillModelArguments(teacher=str(teacher_dir), student=init_dir),
+            )
+            fields.update(
+                kind="distilled",
+                temperature=temperature,
+                alpha_ce=alpha_ce,
+                alpha_squad=round(1.0 - alpha_ce, 3),
+                alpha_hidden=alpha_hidden,
+            )
             fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
         record(key, out / name / FINAL_DIR, seconds, **fields, **resumed)
 
@@ -317,14 +439,19 @@ def summarise(rows: dict) -> str:
         em = [r["exact_match"] for r in group]
 
         def spread(values):
-            return f"{statistics.mean(values):.1f}" + (f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else "")
+            return f"{statistics.mean(values):.1f}" + (
+                f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+            )
 
         ratio = f"{100 * statistics.mean(f1) / teacher_f1:.0f}%" if teacher_f1 else ""
         lines.append(
             f"| {name} | {len(group)} | {spread(em)} | {spread(f1)} | {ratio} | {group[0]['params']:,} | "
             f"{_mean_or_dash([r['train_s'] for r in group])} | {statistics.mean(r['questions_per_s'] for r in group):.1f} |"
         )
-    lines += ["", "Paper (Table 2, SQuAD v1.1 dev, GPU): BERT-base 81.2/88.5, DistilBERT 77.7/85.8, DistilBERT (D) 79.1/86.9 EM/F1."]
+    lines += [
+        "",
+        "Paper (Table 2, SQuAD v1.1 dev, GPU): BERT-base 81.2/88.5, DistilBERT 77.7/85.8, DistilBERT (D) 79.1/86.9 EM/F1.",
+    ]
     return "\n".join(lines)
 
 
@@ -344,10 +471,23 @@ def plot(rows: dict, path: Path) -> None:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows.values():
-        kind = row.get("kind", "teacher") + (" + hidden" if row.get("alpha_hidden") else "") + (" + attention" if row.get("alpha_attention") else "")
+        kind = (
+            row.get("kind", "teacher")
+            + (" + hidden" if row.get("alpha_hidden") else "")
+            + (" + attention" if row.get("alpha_attention") else "")
+        )
         kind += " + augmented" if row.get("augment_copies") else ""
-        marker = {"teacher": "*", "alone": "o", "distilled": "s", "distilled + hidden": "D", "distilled + augmented": "^", "distilled + hidden + augmented": "v"}.get(kind, "P")
-        ax.scatter(row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind)
+        marker = {
+            "teacher": "*",
+            "alone": "o",
+            "distilled": "s",
+            "distilled + hidden": "D",
+            "distilled + augmented": "^",
+            "distilled + hidden + augmented": "v",
+        }.get(kind, "P")
+        ax.scatter(
+            row["questions_per_s"], row["f1"], marker=marker, s=80 if kind == "teacher" else 40, label=kind
+        )
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys())

@@ -18,18 +18,40 @@ from pathlib import Path
 
 # (label, marker, predicate on a row): the settings of docs/RESULTS.md section 6.1's main rows and 6.5's best
 ROWS = [
-    ("teacher (6 layers, 2 epochs)", "*", lambda r: r["job"] == "h-teacher-e2-lr0.0002" and r["row"] == "teacher"),
+    (
+        "teacher (6 layers, 2 epochs)",
+        "*",
+        lambda r: r["job"] == "h-teacher-e2-lr0.0002" and r["row"] == "teacher",
+    ),
     ("alone, 10 epochs", "o", lambda r: r["job"].startswith("h-t2-alone-long") and r.get("kind") == "alone"),
     ("alone, 5 epochs", "o", lambda r: r["job"].startswith("h-t2-alone-e5") and r.get("kind") == "alone"),
-    ("distilled, logits, 5 epochs", "s", lambda r: r["job"].startswith("h-t2-distilled-e5") and r.get("kind") == "distilled"),
-    ("distilled + hidden, 10 epochs", "D", lambda r: r["job"].startswith("h-t2-hidden-long") and r.get("kind") == "distilled"),
-    ("distilled + hidden + 4 variants/question, steps of 10 epochs", "v", lambda r: r["job"].startswith("a-augmented-hidden4-e10") and r.get("kind") == "distilled"),
+    (
+        "distilled, logits, 5 epochs",
+        "s",
+        lambda r: r["job"].startswith("h-t2-distilled-e5") and r.get("kind") == "distilled",
+    ),
+    (
+        "distilled + hidden, 10 epochs",
+        "D",
+        lambda r: r["job"].startswith("h-t2-hidden-long") and r.get("kind") == "distilled",
+    ),
+    (
+        "distilled + hidden + 4 variants/question, steps of 10 epochs",
+        "v",
+        lambda r: r["job"].startswith("a-augmented-hidden4-e10") and r.get("kind") == "distilled",
+    ),
 ]
-PAPER = [("BERT-base (teacher)", "*", 110e6, 88.5), ("DistilBERT alone", "o", 66e6, 85.8), ("DistilBERT (D)", "D", 66e6, 86.9)]
+PAPER = [
+    ("BERT-base (teacher)", "*", 110e6, 88.5),
+    ("DistilBERT alone", "o", 66e6, 85.8),
+    ("DistilBERT (D)", "D", 66e6, 86.9),
+]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("results", nargs="+", help="table2_sweep.py sweep.jsonl files")
     parser.add_argument("output", help="PNG to write")
     args = parser.parse_args(argv)
@@ -51,7 +73,14 @@ def main(argv=None) -> int:
             return 2
         f1 = [r["f1"] for r in rows]
         spread = statistics.stdev(f1) if len(f1) > 1 else 0.0
-        ours.errorbar(rows[0]["params"] / 1e6, statistics.mean(f1), yerr=spread, fmt=marker, capsize=3, label=f"{label} (n={len(f1)})")
+        ours.errorbar(
+            rows[0]["params"] / 1e6,
+            statistics.mean(f1),
+            yerr=spread,
+            fmt=marker,
+            capsize=3,
+            label=f"{label} (n={len(f1)})",
+        )
     ours.set_title("This repo: MiniLM teacher, 3-layer students\n(3k SQuAD questions, 795 dev)")
     for label, marker, params, f1 in PAPER:
         paper.plot(params / 1e6, f1, marker, label=label)

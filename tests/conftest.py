@@ -45,7 +45,9 @@ def build_tokenizer(folder: Path):
     vocab += [w for w in _corpus_words() if w not in set(vocab)]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512).save_pretrained(folder)
+    BertTokenizerFast(
+        vocab=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=512
+    ).save_pretrained(folder)
     return BertTokenizerFast.from_pretrained(folder)
 
 
@@ -73,14 +75,23 @@ def build_distilbert(folder: Path, tokenizer, layers: int = 2, seed: int = 0):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering
 
     torch.manual_seed(seed)
-    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=layers, n_heads=2, hidden_dim=64, max_position_embeddings=512)
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer),
+        dim=32,
+        n_layers=layers,
+        n_heads=2,
+        hidden_dim=64,
+        max_position_embeddings=512,
+    )
     model = DistilBertForQuestionAnswering(config)
     model.save_pretrained(folder)
     # DistilBERT's own tokenizer class over the same vocabulary: no token_type_ids.
     from transformers import DistilBertTokenizerFast
 
     vocab = Path(tokenizer.name_or_path) / "vocab.txt"
-    DistilBertTokenizerFast(vocab=str(vocab), do_lower_case=True, model_max_length=512).save_pretrained(folder)
+    DistilBertTokenizerFast(vocab=str(vocab), do_lower_case=True, model_max_length=512).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -114,7 +125,8 @@ def tiny_bert_copy(tiny_bert_path, tmp_path) -> Path:
 def tiny_squad(tmp_path) -> Path:
     """A small SQuAD v1.1 file (original text) with a long context that needs several windows."""
     long_context = " ".join(
-        f"In year {1900 + i} the village of Marrow Hill planted {i + 3} new oak trees near the old mill." for i in range(40)
+        f"In year {1900 + i} the village of Marrow Hill planted {i + 3} new oak trees near the old mill."
+        for i in range(40)
     )
     data = {
         "version": "1.1",
@@ -125,8 +137,19 @@ def tiny_squad(tmp_path) -> Path:
                     {
                         "context": "The lighthouse at Cape Verlin was built in 1871 by the engineer Tomas Érdi. It stands 42 metres tall.",
                         "qas": [
-                            {"id": "q1", "question": "Who built the lighthouse?", "answers": [{"text": "Tomas Érdi", "answer_start": 64}]},
-                            {"id": "q2", "question": "How tall is it?", "answers": [{"text": "42 metres", "answer_start": 86}, {"text": "42 metres tall", "answer_start": 86}]},
+                            {
+                                "id": "q1",
+                                "question": "Who built the lighthouse?",
+                                "answers": [{"text": "Tomas Érdi", "answer_start": 64}],
+                            },
+                            {
+                                "id": "q2",
+                                "question": "How tall is it?",
+                                "answers": [
+                                    {"text": "42 metres", "answer_start": 86},
+                                    {"text": "42 metres tall", "answer_start": 86},
+                                ],
+                            },
                         ],
                     },
                     {
@@ -135,7 +158,15 @@ def tiny_squad(tmp_path) -> Path:
                             {
                                 "id": "q3",
                                 "question": "How many oak trees were planted in year 1935?",
-                                "answers": [{"text": "38", "answer_start": long_context.index("1935 the village of Marrow Hill planted ") + len("1935 the village of Marrow Hill planted ")}],
+                                "answers": [
+                                    {
+                                        "text": "38",
+                                        "answer_start": long_context.index(
+                                            "1935 the village of Marrow Hill planted "
+                                        )
+                                        + len("1935 the village of Marrow Hill planted "),
+                                    }
+                                ],
                             }
                         ],
                     },

@@ -102,7 +102,13 @@ def test_hidden_mode_is_skipped_when_hidden_sizes_differ(tmp_path, tiny_tokenize
     from transformers import BertConfig, BertForQuestionAnswering
 
     wide = tmp_path / "wide"
-    config = BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     BertForQuestionAnswering(config).save_pretrained(wide)
     tiny_tokenizer.save_pretrained(wide)
     lines: list[str] = []
@@ -113,11 +119,15 @@ def test_hidden_mode_is_skipped_when_hidden_sizes_differ(tmp_path, tiny_tokenize
     assert report["attention_over_plain"] > 0  # relation heads need only divide both widths
 
 
-def test_attention_mode_is_skipped_when_relation_heads_do_not_divide(tmp_path, tiny_bert_path, tiny_distilbert_path):
+def test_attention_mode_is_skipped_when_relation_heads_do_not_divide(
+    tmp_path, tiny_bert_path, tiny_distilbert_path
+):
     lines: list[str] = []
     s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path, attention_relation_heads=12, steps=1)
     report = run_benchmark(s, isolate=False, log=lines.append)
-    assert "attention" not in report and "attention_over_plain" not in report and report["hidden_over_plain"] > 0
+    assert (
+        "attention" not in report and "attention_over_plain" not in report and report["hidden_over_plain"] > 0
+    )
     assert "attention mode skipped: 12 relation heads do not divide the hidden sizes (32, 32)" in lines
 
 
@@ -158,12 +168,16 @@ def test_benchmark_cli_names_missing_options(capsys):
     assert "--teacher, --student, --train_file, --output-dir" in capsys.readouterr().err
 
 
-def test_teacher_names_resolve_like_everywhere_else(tmp_path, tiny_bert_path, tiny_distilbert_path, monkeypatch):
+def test_teacher_names_resolve_like_everywhere_else(
+    tmp_path, tiny_bert_path, tiny_distilbert_path, monkeypatch
+):
     """The packaged-model alias (and run folders) work for --teacher: they go through resolve_model."""
     import distilqa.models
     from distilqa.benchmark_training import prepare_teacher
 
-    monkeypatch.setattr(distilqa.models, "resolve_model", lambda name: str(tiny_bert_path) if name == "alias" else name)
+    monkeypatch.setattr(
+        distilqa.models, "resolve_model", lambda name: str(tiny_bert_path) if name == "alias" else name
+    )
     teacher, note = prepare_teacher(settings(tmp_path, "alias", tiny_distilbert_path))
     assert teacher != "alias" and Path(teacher).is_dir()
 
@@ -189,7 +203,10 @@ def test_bad_input_in_a_child_process_comes_back_as_one_line():
 def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
     with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)
-    with pytest.raises(InputError, match=r"--alpha-attention must be > 0 \(the attention mode times that term\) and --attention-relation-heads >= 1, got 0.0"):
+    with pytest.raises(
+        InputError,
+        match=r"--alpha-attention must be > 0 \(the attention mode times that term\) and --attention-relation-heads >= 1, got 0.0",
+    ):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=0.0)
 
 
@@ -197,7 +214,13 @@ def test_each_mode_turns_on_only_its_own_loss_term(tmp_path, tiny_bert_path):
     from distilqa.benchmark_training import _config
 
     s = settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=3.0, alpha_attention=2.0)
-    terms = {mode: (getattr(_config(s, mode), "alpha_hidden", None), getattr(_config(s, mode), "alpha_attention", None)) for mode in MODES}
+    terms = {
+        mode: (
+            getattr(_config(s, mode), "alpha_hidden", None),
+            getattr(_config(s, mode), "alpha_attention", None),
+        )
+        for mode in MODES
+    }
     assert terms == {
         "plain": (None, None), "online": (0.0, 0.0), "cached": (0.0, 0.0), "hidden": (3.0, 0.0), "attention": (0.0, 2.0),
     }  # fmt: skip

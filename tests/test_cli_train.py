@@ -24,7 +24,21 @@ def data_args(train=24, dev=12):
 
 def test_train_then_evaluate_then_predict(tiny_bert_path, tmp_path, capsys):
     out = tmp_path / "teacher"
-    code = main(["train", "--model_name_or_path", str(tiny_bert_path), *data_args(), "--output_dir", str(out), "--max_steps", "4", "--save_strategy", "no", *COMMON])
+    code = main(
+        [
+            "train",
+            "--model_name_or_path",
+            str(tiny_bert_path),
+            *data_args(),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "4",
+            "--save_strategy",
+            "no",
+            *COMMON,
+        ]
+    )
     assert code == 0
     model_dir = out / "model"
     assert (model_dir / "model.safetensors").exists() and (model_dir / "README.md").exists()
@@ -91,7 +105,10 @@ def test_resume_continues_from_the_last_complete_checkpoint(tiny_bert_path, tmp_
 
 def test_init_student_then_distill(tiny_bert_path, tmp_path):
     student = tmp_path / "student"
-    assert main(["init-student", "--teacher", str(tiny_bert_path), "--layers", "0", "--output", str(student)]) == 0
+    assert (
+        main(["init-student", "--teacher", str(tiny_bert_path), "--layers", "0", "--output", str(student)])
+        == 0
+    )
     out = tmp_path / "distilled"
     assert main(["distill", "--teacher", str(tiny_bert_path), "--student", str(student), *data_args(), "--output_dir", str(out), "--max_steps", "2", "--save_strategy", "no", *COMMON]) == 0  # fmt: skip
     AutoModelForQuestionAnswering.from_pretrained(out / "model")

@@ -20,8 +20,14 @@ def _parse(path: Path):
     text = path.read_text()
     keys = {line.split(":")[0] for line in text.splitlines() if line and not line.startswith("#")}
     distill = "teacher" in keys
-    data = [] if "train_file" in keys else ["--train_file", "train.json"]  # the CPU recipes take data on the command line
-    types = (DistillModelArguments, DataArguments, DistillationConfig) if distill else (ModelArguments, DataArguments, QuestionAnsweringConfig)
+    data = (
+        [] if "train_file" in keys else ["--train_file", "train.json"]
+    )  # the CPU recipes take data on the command line
+    types = (
+        (DistillModelArguments, DataArguments, DistillationConfig)
+        if distill
+        else (ModelArguments, DataArguments, QuestionAnsweringConfig)
+    )
     (model, data, config), _ = parse_training_args(types, [str(path), *data, "--use_cpu", "true"], "distilqa")
     return model, data, config
 
@@ -47,7 +53,10 @@ def test_cpu_recipe_chain():
     for name in ("cpu-minilm-distill.yaml", "cpu-minilm-distill-augmented.yaml"):
         student_model, _, student_config = _parse(CONFIGS / name)
         assert student_model.teacher == f"{teacher_config.output_dir}/model", name
-        assert (student_config.max_seq_length, student_config.doc_stride) == (teacher_config.max_seq_length, teacher_config.doc_stride), name
+        assert (student_config.max_seq_length, student_config.doc_stride) == (
+            teacher_config.max_seq_length,
+            teacher_config.doc_stride,
+        ), name
         outputs.add(student_config.output_dir)
     assert len(outputs) == 2  # the two students do not overwrite each other
 

@@ -35,7 +35,13 @@ def test_rows_json_jsonl_and_answer_lists_agree(tmp_path, tiny_squad):
     as_jsonl = write(tmp_path, "rows.jsonl", "\n".join(json.dumps(r) for r in rows))
     as_data = write(tmp_path, "data.json", json.dumps({"data": rows}))
     dict_answers = [
-        {**r, "answers": [{"text": t, "answer_start": s} for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])]}
+        {
+            **r,
+            "answers": [
+                {"text": t, "answer_start": s}
+                for t, s in zip(r["answers"]["text"], r["answers"]["answer_start"])
+            ],
+        }
         for r in rows
     ]
     as_dicts = write(tmp_path, "dicts.jsonl", "\n".join(json.dumps(r) for r in dict_answers))
@@ -45,18 +51,53 @@ def test_rows_json_jsonl_and_answer_lists_agree(tmp_path, tiny_squad):
 
 def test_v2_detected_from_unanswerable(tmp_path):
     rows = [
-        {"id": "a", "context": "Ada wrote it.", "question": "Who wrote it?", "answers": {"text": ["Ada"], "answer_start": [0]}},
-        {"id": "b", "context": "Ada wrote it.", "question": "When?", "answers": {"text": [], "answer_start": []}},
+        {
+            "id": "a",
+            "context": "Ada wrote it.",
+            "question": "Who wrote it?",
+            "answers": {"text": ["Ada"], "answer_start": [0]},
+        },
+        {
+            "id": "b",
+            "context": "Ada wrote it.",
+            "question": "When?",
+            "answers": {"text": [], "answer_start": []},
+        },
     ]
     assert load_examples(write(tmp_path, "v2.jsonl", "\n".join(map(json.dumps, rows)))).version_2
     assert not load_examples(write(tmp_path, "v1.jsonl", json.dumps(rows[0]))).version_2
-    official = {"version": "v2.0", "data": [{"title": "t", "paragraphs": [{"context": "Ada wrote it.", "qas": [
-        {"id": "x", "question": "Who?", "answers": [], "plausible_answers": [{"text": "Ada", "answer_start": 0}], "is_impossible": True}]}]}]}
+    official = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "t",
+                "paragraphs": [
+                    {
+                        "context": "Ada wrote it.",
+                        "qas": [
+                            {
+                                "id": "x",
+                                "question": "Who?",
+                                "answers": [],
+                                "plausible_answers": [{"text": "Ada", "answer_start": 0}],
+                                "is_impossible": True,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     examples = load_examples(write(tmp_path, "official_v2.json", json.dumps(official)))
     assert examples.version_2 and examples[0]["answers"]["text"] == []
 
 
-ROW = {"id": "a", "context": "Ada wrote it.", "question": "Who wrote it?", "answers": {"text": ["Ada"], "answer_start": [0]}}
+ROW = {
+    "id": "a",
+    "context": "Ada wrote it.",
+    "question": "Who wrote it?",
+    "answers": {"text": ["Ada"], "answer_start": [0]},
+}
 
 
 @pytest.mark.parametrize(
@@ -67,7 +108,10 @@ ROW = {"id": "a", "context": "Ada wrote it.", "question": "Who wrote it?", "answ
         (json.dumps([{**ROW, "context": ""}]), "empty 'context'"),
         (json.dumps([{k: v for k, v in ROW.items() if k != "question"}]), "lacks field(s) question"),
         (json.dumps([ROW, ROW]), "duplicate question id 'a'"),
-        (json.dumps([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}]), "answer_start does not point"),
+        (
+            json.dumps([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}]),
+            "answer_start does not point",
+        ),
         (json.dumps([{**ROW, "answers": {"text": ["Ada"], "answer_start": [99]}}]), "for 1 question(s): a"),
         (json.dumps([{**ROW, "id": ""}]), "missing or empty 'id'"),
         (json.dumps([]), "holds no questions"),
@@ -83,7 +127,9 @@ def test_bad_input_is_a_clear_error(tmp_path, content, expected):
 
 def test_not_utf8_and_missing_file(tmp_path):
     path = tmp_path / "latin1.json"
-    path.write_bytes(json.dumps([{**ROW, "context": "Ada wrote it. café"}], ensure_ascii=False).encode("latin-1"))
+    path.write_bytes(
+        json.dumps([{**ROW, "context": "Ada wrote it. café"}], ensure_ascii=False).encode("latin-1")
+    )
     with pytest.raises(InputError, match="not UTF-8"):
         load_examples(path)
     with pytest.raises(InputError, match="does not exist"):
@@ -91,7 +137,9 @@ def test_not_utf8_and_missing_file(tmp_path):
 
 
 def test_offset_mismatch_can_be_ignored_for_scoring(tmp_path):
-    path = write(tmp_path, "off.json", json.dumps([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}]))
+    path = write(
+        tmp_path, "off.json", json.dumps([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}])
+    )
     examples = load_examples(path, check_offsets="ignore")
     assert examples.offset_mismatches == ["a"]
     with pytest.warns(UserWarning, match="answer_start"):

@@ -39,7 +39,9 @@ def no_dropout(model):
     return model
 
 
-def test_bert_teacher_gets_token_type_ids_from_a_distilbert_student_batch(tiny_bert_path, tiny_distilbert_path, train_features, tmp_path):
+def test_bert_teacher_gets_token_type_ids_from_a_distilbert_student_batch(
+    tiny_bert_path, tiny_distilbert_path, train_features, tmp_path
+):
     teacher = load_qa_model(tiny_bert_path)
     seen = []
     original = teacher.forward
@@ -50,8 +52,17 @@ def test_bert_teacher_gets_token_type_ids_from_a_distilbert_student_batch(tiny_b
 
     teacher.forward = recording_forward
     student = load_qa_model(tiny_distilbert_path)
-    trainer = DistillationTrainer(model=student, teacher=teacher, args=distill_config(tmp_path, max_steps=2), train_dataset=train_features)
-    trainer._teacher_inputs = {"input_ids", "attention_mask", "token_type_ids"}  # the recorder hides the signature
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        args=distill_config(tmp_path, max_steps=2),
+        train_dataset=train_features,
+    )
+    trainer._teacher_inputs = {
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+    }  # the recorder hides the signature
     trainer.train()
     assert seen and all("token_type_ids" in kwargs for kwargs in seen)
     assert "token_type_ids" in trainer._signature_columns
@@ -63,7 +74,9 @@ def test_union_of_inputs_from_signatures(tiny_bert_path, tiny_distilbert_path, t
         args=distill_config(tmp_path, max_steps=1), train_dataset=train_features,
     )  # fmt: skip
     trainer._set_signature_columns_if_needed()
-    assert {"input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"} <= set(trainer._signature_columns)
+    assert {"input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"} <= set(
+        trainer._signature_columns
+    )
     assert "token_type_ids" not in trainer._student_inputs and "token_type_ids" in trainer._teacher_inputs
 
 
@@ -77,16 +90,27 @@ def test_distilled_student_moves_toward_the_teacher(tiny_bert_path, tiny_tokeniz
     def gap():
         with torch.no_grad():
             s, t = student(**inputs), teacher(**inputs)
-        return (soft_cross_entropy(s.start_logits, t.start_logits, 2.0) + soft_cross_entropy(s.end_logits, t.end_logits, 2.0)).item()
+        return (
+            soft_cross_entropy(s.start_logits, t.start_logits, 2.0)
+            + soft_cross_entropy(s.end_logits, t.end_logits, 2.0)
+        ).item()
 
     before = gap()
     config = distill_config(tmp_path, max_steps=30, alpha_ce=1.0, alpha_squad=0.0, learning_rate=3e-3)
-    DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator).train()
+    DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        args=config,
+        train_dataset=train_features,
+        data_collator=trim_padding_collator,
+    ).train()
     student.eval()
     assert gap() < 0.5 * before
 
 
-def test_gradient_accumulation_gives_the_same_weights(tiny_bert_path, tiny_tokenizer, train_features, tmp_path):
+def test_gradient_accumulation_gives_the_same_weights(
+    tiny_bert_path, tiny_tokenizer, train_features, tmp_path
+):
     data = train_features.select(range(24))
     student_dir = build_bert(tmp_path / "student", tiny_tokenizer, layers=1, seed=3)
     weights = []
@@ -96,7 +120,9 @@ def test_gradient_accumulation_gives_the_same_weights(tiny_bert_path, tiny_token
             tmp_path, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation, max_steps=3,
             optim="sgd", learning_rate=0.5, max_grad_norm=0.0,
         )  # fmt: skip
-        DistillationTrainer(model=student, teacher=load_qa_model(tiny_bert_path), args=config, train_dataset=data).train()
+        DistillationTrainer(
+            model=student, teacher=load_qa_model(tiny_bert_path), args=config, train_dataset=data
+        ).train()
         weights.append(torch.cat([p.detach().flatten() for p in student.parameters()]).numpy())
     np.testing.assert_allclose(weights[0], weights[1], atol=1e-5)
 
@@ -111,7 +137,9 @@ def test_loss_parts_are_logged(tiny_bert_path, tiny_distilbert_path, train_featu
     assert logs and all({"loss_soft", "loss_hard"} <= set(log) for log in logs)
 
 
-def test_teacher_evaluation_and_student_evaluation(tiny_bert_path, tiny_distilbert_path, tiny_tokenizer, tmp_path):
+def test_teacher_evaluation_and_student_evaluation(
+    tiny_bert_path, tiny_distilbert_path, tiny_tokenizer, tmp_path
+):
     dev = load_examples(shared_file("dev.json"), limit=12)
     features = build_eval_features(dev, tiny_tokenizer, PARAMS)
     trainer = DistillationTrainer(
@@ -141,7 +169,9 @@ def test_tokenizer_mismatch_names_both_models(tmp_path, tiny_bert_path):
         check_same_tokenizer(load_tokenizer(tiny_bert_path), cased, "teacher-dir", "student-dir")
 
 
-def test_hidden_state_term_pulls_the_student_toward_the_teacher_states(tiny_tokenizer, train_features, tmp_path):
+def test_hidden_state_term_pulls_the_student_toward_the_teacher_states(
+    tiny_tokenizer, train_features, tmp_path
+):
     teacher = load_qa_model(build_bert(tmp_path / "teacher", tiny_tokenizer, layers=4, seed=1))
     student = no_dropout(load_qa_model(build_bert(tmp_path / "student", tiny_tokenizer, layers=2, seed=7)))
     batch = trim_padding_collator([train_features[i] for i in range(16)])
@@ -155,8 +185,22 @@ def test_hidden_state_term_pulls_the_student_toward_the_teacher_states(tiny_toke
         return hidden_state_loss(s, t, inputs["attention_mask"], layer_map).item()
 
     before = gap()
-    config = distill_config(tmp_path, max_steps=30, alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=1.0, learning_rate=3e-3, logging_steps=10)
-    trainer = DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator)
+    config = distill_config(
+        tmp_path,
+        max_steps=30,
+        alpha_ce=0.0,
+        alpha_squad=0.0,
+        alpha_hidden=1.0,
+        learning_rate=3e-3,
+        logging_steps=10,
+    )
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        args=config,
+        train_dataset=train_features,
+        data_collator=trim_padding_collator,
+    )
     trainer.train()
     student.eval()
     assert gap() < 0.5 * before
@@ -165,17 +209,34 @@ def test_hidden_state_term_pulls_the_student_toward_the_teacher_states(tiny_toke
     assert trainer._layer_map == [(0, 0), (1, 2), (2, 4)]
 
 
-def test_hidden_state_term_needs_equal_sizes_and_the_online_teacher(tiny_tokenizer, tiny_bert_path, train_features, tmp_path):
+def test_hidden_state_term_needs_equal_sizes_and_the_online_teacher(
+    tiny_tokenizer, tiny_bert_path, train_features, tmp_path
+):
     from transformers import BertConfig, BertForQuestionAnswering
 
-    wide = BertForQuestionAnswering(BertConfig(vocab_size=len(tiny_tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    wide = BertForQuestionAnswering(
+        BertConfig(
+            vocab_size=len(tiny_tokenizer),
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    )
     with pytest.raises(InputError, match="same hidden size in student and teacher, got 32 and 64"):
-        DistillationTrainer(model=load_qa_model(tiny_bert_path), teacher=wide, args=distill_config(tmp_path, alpha_hidden=1.0), train_dataset=train_features)
+        DistillationTrainer(
+            model=load_qa_model(tiny_bert_path),
+            teacher=wide,
+            args=distill_config(tmp_path, alpha_hidden=1.0),
+            train_dataset=train_features,
+        )
     with pytest.raises(InputError, match="drop --teacher_cache"):
         distill_config(tmp_path, alpha_hidden=1.0, teacher_cache=str(tmp_path / "cache"))
 
 
-def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(tiny_tokenizer, tiny_distilbert_path, train_features, tmp_path):
+def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(
+    tiny_tokenizer, tiny_distilbert_path, train_features, tmp_path
+):
     """MiniLMv2's relation term alone (no logits, no gold) moves a DistilBERT student's last-layer relations
     toward a 4-layer BERT teacher's (other module names, other depth); the term is logged."""
     teacher = load_qa_model(build_bert(tmp_path / "teacher", tiny_tokenizer, layers=4, seed=1))
@@ -193,7 +254,13 @@ def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(
     config = distill_config(
         tmp_path, max_steps=30, alpha_ce=0.0, alpha_squad=0.0, alpha_attention=1.0, attention_relation_heads=4, learning_rate=3e-3, logging_steps=10
     )  # fmt: skip
-    trainer = DistillationTrainer(model=student, teacher=teacher, args=config, train_dataset=train_features, data_collator=trim_padding_collator)
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        args=config,
+        train_dataset=train_features,
+        data_collator=trim_padding_collator,
+    )
     trainer.train()
     student.eval()
     assert gap() < 0.5 * before
@@ -201,7 +268,9 @@ def test_attention_relation_term_pulls_the_student_toward_the_teacher_relations(
     assert logs and all("loss_attention" in log and "loss_hidden" not in log for log in logs)
 
 
-def test_attention_relation_term_refuses_a_student_without_gradients(tiny_bert_path, train_features, tmp_path):
+def test_attention_relation_term_refuses_a_student_without_gradients(
+    tiny_bert_path, train_features, tmp_path
+):
     """Reentrant gradient checkpointing runs the layers without autograd: the relation term would teach nothing."""
     config = distill_config(
         tmp_path, max_steps=1, alpha_attention=1.0, attention_relation_heads=4, activation_checkpointing=True,
@@ -213,7 +282,9 @@ def test_attention_relation_term_refuses_a_student_without_gradients(tiny_bert_p
 
 
 def test_attention_relation_term_checks(tiny_bert_path, train_features, tmp_path):
-    with pytest.raises(InputError, match="--attention_relation_heads 12 does not divide the student's hidden size 32"):
+    with pytest.raises(
+        InputError, match="--attention_relation_heads 12 does not divide the student's hidden size 32"
+    ):
         DistillationTrainer(
             model=load_qa_model(tiny_bert_path), teacher=load_qa_model(tiny_bert_path), args=distill_config(tmp_path, alpha_attention=1.0), train_dataset=train_features
         )  # fmt: skip
@@ -243,6 +314,8 @@ def test_model_card_settings_name_the_loss_terms(tmp_path):
     from distilqa.pipeline import _hyperparameters
 
     off = _hyperparameters(distill_config(tmp_path))
-    assert off["alpha_hidden"] == 0.0 and off["alpha_attention"] == 0.0 and "attention_relation_heads" not in off
+    assert (
+        off["alpha_hidden"] == 0.0 and off["alpha_attention"] == 0.0 and "attention_relation_heads" not in off
+    )
     on = _hyperparameters(distill_config(tmp_path, alpha_attention=1.0, attention_relation_heads=4))
     assert on["alpha_attention"] == 1.0 and on["attention_relation_heads"] == 4

@@ -28,7 +28,9 @@ def test_train_positions_point_at_the_answer(tiny_tokenizer, tiny_squad):
         if feature["start_positions"] == 0:
             assert feature["end_positions"] == 0
             continue
-        text = tiny_tokenizer.decode(feature["input_ids"][feature["start_positions"] : feature["end_positions"] + 1])
+        text = tiny_tokenizer.decode(
+            feature["input_ids"][feature["start_positions"] : feature["end_positions"] + 1]
+        )
         gold = examples[feature["example_index"]]["answers"]["text"][0]
         assert text.replace(" ", "") == gold.lower().replace("é", "e").replace(" ", "")
 
@@ -62,7 +64,16 @@ def test_long_question_is_cut_and_does_not_panic(tiny_tokenizer, tmp_path):
 
     question = "why " * 500 + "?"
     path = tmp_path / "q.jsonl"
-    path.write_text(json.dumps({"id": "x", "question": question, "context": "Ada wrote it.", "answers": {"text": ["Ada"], "answer_start": [0]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "id": "x",
+                "question": question,
+                "context": "Ada wrote it.",
+                "answers": {"text": ["Ada"], "answer_start": [0]},
+            }
+        )
+    )
     features = build_train_features(load_examples(path), tiny_tokenizer, FeatureParams(32, 8, 12))
     assert len(features[0]["input_ids"]) == 32
     assert features[0]["start_positions"] > 12  # the context comes after the cut question
@@ -93,7 +104,9 @@ def char_tokenizer(tmp_path, texts):
 
     chars = set()
     for text in texts:
-        folded = "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
+        folded = "".join(
+            c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn"
+        )
         chars.update(folded)
     chars -= set(" \t\n\r\u00a0")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(chars), *sorted(f"##{c}" for c in chars)]
@@ -120,7 +133,9 @@ def gold_logits(features, examples, high=10.0):
             start[i, starts[0]] = high
             end[i, ends[-1]] = high
         else:
-            start[i, 0] = end[i, 0] = high / 2  # answer not in this window: the null span wins, never an answer
+            start[i, 0] = end[i, 0] = (
+                high / 2
+            )  # answer not in this window: the null span wins, never an answer
     return start, end
 
 

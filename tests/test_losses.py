@@ -44,14 +44,26 @@ def naive_ce(logits, gold):
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0, 4.0])
 def test_soft_term_matches_hand_computation(temperature):
-    assert soft_cross_entropy(S, T_, temperature).item() == pytest.approx(naive_kl(S, T_, temperature), rel=1e-5)
+    assert soft_cross_entropy(S, T_, temperature).item() == pytest.approx(
+        naive_kl(S, T_, temperature), rel=1e-5
+    )
 
 
 @pytest.mark.parametrize("alpha_ce, alpha_squad", [(0.5, 0.5), (1.0, 0.0), (0.0, 1.0), (0.8, 0.2)])
 def test_total_loss_matches_hand_computation(alpha_ce, alpha_squad):
     start_s, end_s = S, S.flip(-1)
     start_t, end_t = T_, T_.flip(-1) * 0.5
-    out = distillation_loss(start_s, end_s, start_t, end_t, GOLD, GOLD.flip(0), temperature=2.0, alpha_ce=alpha_ce, alpha_squad=alpha_squad)
+    out = distillation_loss(
+        start_s,
+        end_s,
+        start_t,
+        end_t,
+        GOLD,
+        GOLD.flip(0),
+        temperature=2.0,
+        alpha_ce=alpha_ce,
+        alpha_squad=alpha_squad,
+    )
     soft = (naive_kl(start_s, start_t, 2.0) + naive_kl(end_s, end_t, 2.0)) / 2
     hard = (naive_ce(start_s, GOLD) + naive_ce(end_s, GOLD.flip(0))) / 2
     assert out.loss.item() == pytest.approx(alpha_ce * soft + alpha_squad * hard, rel=1e-5)
@@ -101,7 +113,12 @@ def test_hidden_state_loss_by_hand_and_padding_ignored():
     layer_map = [(0, 0), (1, 2)]
     expected = 0.0
     for s, t in layer_map:
-        squares = [((student[s][b, i] - teacher[t][b, i]) ** 2).mean().item() for b in range(2) for i in range(3) if mask[b, i]]
+        squares = [
+            ((student[s][b, i] - teacher[t][b, i]) ** 2).mean().item()
+            for b in range(2)
+            for i in range(3)
+            if mask[b, i]
+        ]
         expected += sum(squares) / len(squares)
     got = hidden_state_loss(student, teacher, mask, layer_map)
     assert got.item() == pytest.approx(expected / 2, rel=1e-6)
@@ -155,9 +172,13 @@ def test_attention_relation_loss_by_hand_and_padding_ignored():
     noisy = [x.clone() for x in student]
     for x in noisy:
         x[1, 3:] = 100.0
-    assert attention_relation_loss(noisy, teacher, mask, relation_heads=2).item() == pytest.approx(got.item(), rel=1e-5)
+    assert attention_relation_loss(noisy, teacher, mask, relation_heads=2).item() == pytest.approx(
+        got.item(), rel=1e-5
+    )
     # zero against itself; a student of another width is compared through the same relation heads
-    assert attention_relation_loss(teacher, teacher, mask, relation_heads=2).item() == pytest.approx(0.0, abs=1e-6)
+    assert attention_relation_loss(teacher, teacher, mask, relation_heads=2).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
     wide = [torch.randn(2, 5, 12) for _ in range(3)]
     assert attention_relation_loss(wide, teacher, mask, relation_heads=2).item() > 0
 

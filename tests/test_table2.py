@@ -22,7 +22,10 @@ def test_table2_rows_and_resume(tmp_path):
         "--augment-copies", "2",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
-    rows = {json.loads(line)["row"]: json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()}
+    rows = {
+        json.loads(line)["row"]: json.loads(line)
+        for line in (tmp_path / "results.jsonl").read_text().splitlines()
+    }
     assert set(rows) == {
         "teacher", "alone/init=teacher/seed=1", "distilled/init=teacher/seed=1/T=2/ace=0.5",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10", "distilled/init=teacher/seed=1/T=4/ace=0.9",
@@ -78,7 +81,9 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save_then_die)
     with pytest.raises(Interrupted):
         table2.main(argv)
-    assert [p.name for p in (tmp_path / "teacher").glob("checkpoint-*")] == ["checkpoint-2"]  # newest kept only
+    assert [p.name for p in (tmp_path / "teacher").glob("checkpoint-*")] == [
+        "checkpoint-2"
+    ]  # newest kept only
     assert not (tmp_path / "results.jsonl").exists()
 
     # other settings: the checkpoint is not theirs
@@ -88,7 +93,11 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     assert steps_run == [1, 2, 1, 2]
 
     # the same settings again: training goes on from step 2 to the end
-    monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", lambda self, model, trial: steps_run.append(self.state.global_step) or save(self, model, trial))
+    monkeypatch.setattr(
+        QuestionAnsweringTrainer,
+        "_save_checkpoint",
+        lambda self, model, trial: steps_run.append(self.state.global_step) or save(self, model, trial),
+    )
     assert table2.main([*argv, "--teacher-lr", "1e-4"]) == 0
     assert "Resuming from" in capsys.readouterr().out
     row = json.loads((tmp_path / "results.jsonl").read_text())

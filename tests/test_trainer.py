@@ -28,7 +28,12 @@ def qa_config(tmp_path, **kwargs):
 def small_data(tiny_tokenizer):
     train = load_examples(shared_file("train.json"), limit=48)
     dev = load_examples(shared_file("dev.json"), limit=24)
-    return train, build_train_features(train, tiny_tokenizer, PARAMS), dev, build_eval_features(dev, tiny_tokenizer, PARAMS)
+    return (
+        train,
+        build_train_features(train, tiny_tokenizer, PARAMS),
+        dev,
+        build_eval_features(dev, tiny_tokenizer, PARAMS),
+    )
 
 
 def test_training_lowers_the_loss_and_evaluation_reports_squad_metrics(tiny_bert_path, small_data, tmp_path):
@@ -58,20 +63,32 @@ def test_evaluation_matches_the_standalone_predictor(tiny_bert_path, tiny_tokeni
     _, _, dev, dev_features = small_data
     model = load_qa_model(tiny_bert_path)
     trainer = QuestionAnsweringTrainer(
-        model=model, args=qa_config(tmp_path), eval_dataset=dev_features, eval_examples=dev, data_collator=trim_padding_collator
+        model=model,
+        args=qa_config(tmp_path),
+        eval_dataset=dev_features,
+        eval_examples=dev,
+        data_collator=trim_padding_collator,
     )
     metrics = trainer.evaluate()
     predictor = QAPredictor(model, load_tokenizer(tiny_bert_path), params=PARAMS)
     result = predictor.predict_examples(dev, batch_size=5, progress=False)
     assert result.predictions == trainer.last_predictions.predictions
     scores = score_predictions(dev, result.predictions)
-    assert metrics["eval_f1"] == pytest.approx(scores["f1"]) and metrics["eval_exact_match"] == pytest.approx(scores["exact_match"])
+    assert metrics["eval_f1"] == pytest.approx(scores["f1"]) and metrics["eval_exact_match"] == pytest.approx(
+        scores["exact_match"]
+    )
 
 
 def test_load_best_model_at_end_uses_f1(tiny_bert_path, small_data, tmp_path):
     _, train_features, dev, dev_features = small_data
     config = qa_config(
-        tmp_path, max_steps=6, eval_strategy="steps", eval_steps=2, save_strategy="steps", save_steps=2, load_best_model_at_end=True
+        tmp_path,
+        max_steps=6,
+        eval_strategy="steps",
+        eval_steps=2,
+        save_strategy="steps",
+        save_steps=2,
+        load_best_model_at_end=True,
     )
     assert config.metric_for_best_model == "f1"
     trainer = QuestionAnsweringTrainer(
@@ -106,7 +123,15 @@ def test_gradient_accumulation_gives_the_same_weights(tiny_bert_path, small_data
         for module in model.modules():
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
-        config = qa_config(tmp_path, per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation, max_steps=3, optim="sgd", learning_rate=0.5, max_grad_norm=0.0)
+        config = qa_config(
+            tmp_path,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulation,
+            max_steps=3,
+            optim="sgd",
+            learning_rate=0.5,
+            max_grad_norm=0.0,
+        )
         QuestionAnsweringTrainer(model=model, args=config, train_dataset=data).train()
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     initial = torch.cat([p.detach().flatten() for p in load_qa_model(tiny_bert_path).parameters()])

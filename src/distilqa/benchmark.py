@@ -110,7 +110,13 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:.3g}" if 0 < abs(value) < 0.1 else f"{value:,.2f}" if abs(value) < 1000 else f"{value:,.0f}"
+            return (
+                f"{value:.3g}"
+                if 0 < abs(value) < 0.1
+                else f"{value:,.2f}"
+                if abs(value) < 1000
+                else f"{value:,.0f}"
+            )
         if isinstance(value, int):
             return f"{value:,}"
         return "" if value is None else str(value)

@@ -333,7 +333,9 @@ def run_benchmark(
         log("hidden mode skipped: student and teacher hidden sizes differ")
     if any(size % settings.attention_relation_heads for size in sizes):
         modes.remove("attention")
-        log(f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}")
+        log(
+            f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}"
+        )
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for round_ in range(repeats):
         for mode in modes:
@@ -385,7 +387,10 @@ def _hidden_sizes(settings: TrainingBenchmarkSettings) -> tuple[int, int]:
     """The student's and the teacher's hidden sizes, from their configs."""
     from distilqa.models import load_qa_config
 
-    return tuple(load_qa_config(name, require_qa_head=False).hidden_size for name in (settings.student, settings.teacher))
+    return tuple(
+        load_qa_config(name, require_qa_head=False).hidden_size
+        for name in (settings.student, settings.teacher)
+    )
 
 
 def _threads(settings: TrainingBenchmarkSettings) -> int:

@@ -112,7 +112,9 @@ def load_examples(
         raise InputError(f"{name}: the dataset holds no questions; give a file with at least one question")
     mismatches = _validate(rows, name)
     if mismatches and check_offsets != "ignore":
-        shown = ", ".join(mismatches[:10]) + (f" and {len(mismatches) - 10} more" if len(mismatches) > 10 else "")
+        shown = ", ".join(mismatches[:10]) + (
+            f" and {len(mismatches) - 10} more" if len(mismatches) > 10 else ""
+        )
         message = (
             f"{name}: answer_start does not point at the answer text for {len(mismatches)} question(s): {shown}; "
             "fix the offsets (answer_start is a character index into context)"
@@ -137,7 +139,9 @@ def _read_file(path: Path) -> tuple[list[dict[str, Any]], bool]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise InputError(f"{path}:{number}: not valid JSON ({err.msg}); one JSON object per line") from None
+                    raise InputError(
+                        f"{path}:{number}: not valid JSON ({err.msg}); one JSON object per line"
+                    ) from None
         return _rows_from_records(rows, path), False
     try:
         obj = json.loads(text)
@@ -146,9 +150,17 @@ def _read_file(path: Path) -> tuple[list[dict[str, Any]], bool]:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError:
-            raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); give SQuAD JSON or JSONL") from None
+            raise InputError(
+                f"{path}: not valid JSON ({err.msg} at line {err.lineno}); give SQuAD JSON or JSONL"
+            ) from None
         return _rows_from_records(records, path), False
-    if isinstance(obj, dict) and isinstance(obj.get("data"), list) and obj["data"] and isinstance(obj["data"][0], dict) and "paragraphs" in obj["data"][0]:
+    if (
+        isinstance(obj, dict)
+        and isinstance(obj.get("data"), list)
+        and obj["data"]
+        and isinstance(obj["data"][0], dict)
+        and "paragraphs" in obj["data"][0]
+    ):
         return _rows_from_official(obj, path), str(obj.get("version", "")).lstrip("v").startswith("2")
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         return _rows_from_records(obj["data"], path), False
@@ -173,7 +185,9 @@ def _rows_from_official(obj: dict, path: Path) -> list[dict[str, Any]]:
             context = paragraph.get("context")
             for q, qa in enumerate(paragraph["qas"]):
                 if not isinstance(qa, dict):
-                    raise InputError(f"{where}.qas[{q}] is not an object; each question is {{id, question, answers}}")
+                    raise InputError(
+                        f"{where}.qas[{q}] is not an object; each question is {{id, question, answers}}"
+                    )
                 answers = qa.get("answers")
                 if not isinstance(answers, list):
                     raise InputError(f"{where}.qas[{q}] (id {qa.get('id')!r}): 'answers' must be a list")
@@ -203,21 +217,34 @@ def _rows_from_records(records: list, path: Path | str) -> list[dict[str, Any]]:
     rows = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise InputError(f"{path}: row {i} is not an object; each row is {{id, context, question, answers}}")
+            raise InputError(
+                f"{path}: row {i} is not an object; each row is {{id, context, question, answers}}"
+            )
         missing = [key for key in REQUIRED if key not in record]
         if missing:
             raise InputError(f"{path}: row {i} (id {record.get('id')!r}) lacks field(s) {', '.join(missing)}")
         answers = record["answers"]
         if isinstance(answers, list):  # [{"text", "answer_start"}] -> columns
             if not all(isinstance(a, dict) and "text" in a and "answer_start" in a for a in answers):
-                raise InputError(f"{path}: row {i} (id {record['id']!r}): each answer needs 'text' and 'answer_start'")
-            answers = {"text": [a["text"] for a in answers], "answer_start": [a["answer_start"] for a in answers]}
-        if not isinstance(answers, dict) or not isinstance(answers.get("text"), list) or not isinstance(answers.get("answer_start"), list):
+                raise InputError(
+                    f"{path}: row {i} (id {record['id']!r}): each answer needs 'text' and 'answer_start'"
+                )
+            answers = {
+                "text": [a["text"] for a in answers],
+                "answer_start": [a["answer_start"] for a in answers],
+            }
+        if (
+            not isinstance(answers, dict)
+            or not isinstance(answers.get("text"), list)
+            or not isinstance(answers.get("answer_start"), list)
+        ):
             raise InputError(
                 f"{path}: row {i} (id {record['id']!r}): 'answers' must be {{'text': [...], 'answer_start': [...]}}"
             )
         if len(answers["text"]) != len(answers["answer_start"]):
-            raise InputError(f"{path}: row {i} (id {record['id']!r}): answers.text and answers.answer_start differ in length")
+            raise InputError(
+                f"{path}: row {i} (id {record['id']!r}): answers.text and answers.answer_start differ in length"
+            )
         rows.append(
             {
                 "id": record["id"],
@@ -239,17 +266,23 @@ def _validate(rows: list[dict[str, Any]], name: str) -> list[str]:
         if isinstance(qid, int):
             qid = row["id"] = str(qid)
         if not isinstance(qid, str) or not qid.strip():
-            raise InputError(f"{name}: question {i} has a missing or empty 'id'; give every question a unique id")
+            raise InputError(
+                f"{name}: question {i} has a missing or empty 'id'; give every question a unique id"
+            )
         if qid in seen:
             raise InputError(f"{name}: duplicate question id {qid!r}; ids must be unique")
         seen.add(qid)
         for key in ("context", "question"):
             if not isinstance(row.get(key), str) or not row[key].strip():
-                raise InputError(f"{name}: question {qid!r} has a missing or empty '{key}'; give it non-empty text")
+                raise InputError(
+                    f"{name}: question {qid!r} has a missing or empty '{key}'; give it non-empty text"
+                )
         answers = row["answers"]
         for text, start in zip(answers["text"], answers["answer_start"], strict=True):
             if not isinstance(text, str) or not text:
-                raise InputError(f"{name}: question {qid!r} has an empty answer text; remove it or give the text")
+                raise InputError(
+                    f"{name}: question {qid!r} has an empty answer text; remove it or give the text"
+                )
             if isinstance(start, bool) or not isinstance(start, int):
                 raise InputError(f"{name}: question {qid!r}: answer_start must be an integer, not {start!r}")
             if not 0 <= start < len(row["context"]) or row["context"][start : start + len(text)] != text:

@@ -84,24 +84,36 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self.teacher.requires_grad_(False)
         self._student_inputs = forward_inputs(self.model)
         self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
-        self._parts = torch.zeros(5, dtype=torch.float64)  # soft, hard, hidden, attention sums and count since the last log
+        self._parts = torch.zeros(
+            5, dtype=torch.float64
+        )  # soft, hard, hidden, attention sums and count since the last log
         self._layer_map = None
         if self.args.alpha_hidden > 0 or self.args.alpha_attention > 0:
             if self.teacher is None:
-                raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER if self.args.alpha_hidden > 0 else ATTENTION_NEEDS_ONLINE_TEACHER)
+                raise InputError(
+                    HIDDEN_NEEDS_ONLINE_TEACHER
+                    if self.args.alpha_hidden > 0
+                    else ATTENTION_NEEDS_ONLINE_TEACHER
+                )
             check_loss_terms(self.model.config, self.teacher.config, self.args)
         if self.args.alpha_attention > 0:
             self._check_attention_distillation()
 
     def _check_attention_distillation(self) -> None:
-        if self.args.n_gpu > 1:  # DataParallel replicas share the hooks and would overwrite each other's captures
-            raise InputError("alpha_attention > 0 cannot run under DataParallel (several GPUs, one process): launch with torchrun")
+        if (
+            self.args.n_gpu > 1
+        ):  # DataParallel replicas share the hooks and would overwrite each other's captures
+            raise InputError(
+                "alpha_attention > 0 cannot run under DataParallel (several GPUs, one process): launch with torchrun"
+            )
         heads = self.args.attention_relation_heads
         for role, model in (("student", self.model), ("teacher", self.teacher)):
             try:
                 projections = attention_projections(model)
             except ValueError as error:
-                raise InputError(f"alpha_attention > 0: the {role}'s {error}; pass --alpha_attention 0") from None
+                raise InputError(
+                    f"alpha_attention > 0: the {role}'s {error}; pass --alpha_attention 0"
+                ) from None
             for projection in projections:  # grouped-query attention makes k/v narrower than hidden_size
                 if projection.out_features % heads:
                     raise InputError(
@@ -120,7 +132,9 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         return {k: v for k, v in inputs.items() if k in names and k not in LABELS}
 
     @torch.no_grad()
-    def teacher_outputs(self, inputs: dict, hidden: bool = False, online: bool = False) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
+    def teacher_outputs(
+        self, inputs: dict, hidden: bool = False, online: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple | None]:
         """The teacher's (start, end) logits for a batch, float32, on the batch's device, and its hidden states
         when ``hidden``; ``hidden`` or ``online`` run the teacher model even when a cache is loaded."""
         if self.teacher_cache is not None and CACHE_INDEX in inputs and not (hidden or online):
@@ -129,7 +143,9 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             device = inputs["input_ids"].device
             return start[:, :length].to(device).float(), end[:, :length].to(device).float(), None
         if self.teacher is None:
-            raise ValueError(f"the batch has no '{CACHE_INDEX}' column for the teacher cache and no teacher model is loaded")
+            raise ValueError(
+                f"the batch has no '{CACHE_INDEX}' column for the teacher cache and no teacher model is loaded"
+            )
         extra = {"output_hidden_states": True} if hidden else {}
         out = self.teacher(**self._only(inputs, self._teacher_inputs), **extra)
         return out.start_logits.float(), out.end_logits.float(), out.hidden_states if hidden else None
@@ -137,9 +153,14 @@ class DistillationTrainer(QuestionAnsweringTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         hidden, attention = self.args.alpha_hidden > 0, self.args.alpha_attention > 0
         with capture_projections(self.teacher) if attention else nullcontext() as teacher_projections:
-            teacher_start, teacher_end, teacher_states = self.teacher_outputs(inputs, hidden=hidden, online=attention)
+            teacher_start, teacher_end, teacher_states = self.teacher_outputs(
+                inputs, hidden=hidden, online=attention
+            )
         with capture_projections(model) if attention else nullcontext() as student_projections:
-            outputs = model(**self._only(inputs, self._student_inputs), **({"output_hidden_states": True} if hidden else {}))
+            outputs = model(
+                **self._only(inputs, self._student_inputs),
+                **({"output_hidden_states": True} if hidden else {}),
+            )
         parts = distillation_loss(
             outputs.start_logits,
             outputs.end_logits,
@@ -155,7 +176,9 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         if hidden:
             if self._layer_map is None:
                 self._layer_map = uniform_layer_map(len(outputs.hidden_states) - 1, len(teacher_states) - 1)
-            term = hidden_state_loss(outputs.hidden_states, teacher_states, inputs["attention_mask"], self._layer_map)
+            term = hidden_state_loss(
+                outputs.hidden_states, teacher_states, inputs["attention_mask"], self._layer_map
+            )
             loss = loss + self.args.alpha_hidden * term
             hidden_part = term.item()
         if attention:
@@ -164,11 +187,18 @@ class DistillationTrainer(QuestionAnsweringTrainer):
                     "alpha_attention > 0: the student's attention projections carry no gradient (reentrant gradient "
                     "checkpointing?); pass --activation_checkpointing_kwargs '{\"use_reentrant\": false}'"
                 )
-            term = attention_relation_loss(student_projections, teacher_projections, inputs["attention_mask"], self.args.attention_relation_heads)
+            term = attention_relation_loss(
+                student_projections,
+                teacher_projections,
+                inputs["attention_mask"],
+                self.args.attention_relation_heads,
+            )
             loss = loss + self.args.alpha_attention * term
             attention_part = term.item()
         if model.training:
-            self._parts += torch.tensor([parts.soft.item(), parts.hard.item(), hidden_part, attention_part, 1.0], dtype=torch.float64)
+            self._parts += torch.tensor(
+                [parts.soft.item(), parts.hard.item(), hidden_part, attention_part, 1.0], dtype=torch.float64
+            )
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):

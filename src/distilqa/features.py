@@ -44,7 +44,9 @@ def validate_feature_params(tokenizer, params: FeatureParams) -> None:
     for name in ("max_seq_length", "doc_stride", "max_query_length"):
         value = getattr(params, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InputError(f"{name} must be a positive integer, got {value!r}; pass --{name.replace('_', '-')} N with N >= 1")
+            raise InputError(
+                f"{name} must be a positive integer, got {value!r}; pass --{name.replace('_', '-')} N with N >= 1"
+            )
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(
             f"tokenizer {type(tokenizer).__name__} is not a fast tokenizer; distilqa needs character offsets "
@@ -85,7 +87,9 @@ def _cut_questions(tokenizer, questions: list[str], max_query_length: int) -> li
 
 def _tokenize(tokenizer, batch: dict[str, list], params: FeatureParams):
     if tokenizer.padding_side != "right":
-        raise InputError("the tokenizer pads on the left; distilqa expects right padding (set tokenizer.padding_side='right')")
+        raise InputError(
+            "the tokenizer pads on the left; distilqa expects right padding (set tokenizer.padding_side='right')"
+        )
     return tokenizer(
         _cut_questions(tokenizer, batch["question"], params.max_query_length),
         batch["context"],

@@ -25,7 +25,9 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
         probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
         probe.close()
     except OSError as err:
-        raise InputError(f"output folder {path} cannot be written ({err.strerror}); choose another folder") from None
+        raise InputError(
+            f"output folder {path} cannot be written ({err.strerror}); choose another folder"
+        ) from None
     return path
 
 
@@ -43,7 +45,9 @@ def check_writable(path: str | os.PathLike, what: str = "output folder", folder:
             raise InputError(f"{what} {path} is a folder; give a file path")
     existing = path if folder and path.is_dir() else next((p for p in path.parents if p.exists()), Path("."))
     if not existing.is_dir():
-        raise InputError(f"{what} {path} cannot be created: {existing} is a file, not a folder; choose another path")
+        raise InputError(
+            f"{what} {path} cannot be created: {existing} is a file, not a folder; choose another path"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{what} {path} cannot be written: {existing} is not writable; choose another path")
     return path

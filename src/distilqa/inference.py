@@ -178,13 +178,22 @@ class QAPredictor:
         from distilqa.data import SquadExamples
 
         if len(questions) != len(contexts):
-            raise InputError(f"got {len(questions)} questions but {len(contexts)} contexts; give one context per question")
+            raise InputError(
+                f"got {len(questions)} questions but {len(contexts)} contexts; give one context per question"
+            )
         rows = []
         for i, (question, context) in enumerate(zip(questions, contexts, strict=True)):
             for key, value in (("question", question), ("context", context)):
                 if not isinstance(value, str) or not value.strip():
                     raise InputError(f"item {i}: '{key}' is missing or empty; give non-empty text")
-            rows.append({"id": str(i), "question": question, "context": context, "answers": {"text": [], "answer_start": []}})
+            rows.append(
+                {
+                    "id": str(i),
+                    "question": question,
+                    "context": context,
+                    "answers": {"text": [], "answer_start": []},
+                }
+            )
         examples = SquadExamples(rows, version_2=allow_null, source="input")
         result = self.predict_examples(examples, batch_size=batch_size, options=options, progress=progress)
         answers = []

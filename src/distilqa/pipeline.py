@@ -43,20 +43,26 @@ def load_split(data_args, tokenizer, config, which: str):
         return None, None
     split = data_args.train_split if which == "train" else data_args.eval_split
     limit = data_args.max_train_samples if which == "train" else data_args.max_eval_samples
-    examples = load_examples(source, split=split, check_offsets="error" if which == "train" else "ignore", limit=limit)
+    examples = load_examples(
+        source, split=split, check_offsets="error" if which == "train" else "ignore", limit=limit
+    )
     build = build_train_features if which == "train" else build_eval_features
     return examples, build(examples, tokenizer, config.feature_params)
 
 
 def _check_eval(config, data_args) -> None:
-    if not data_args.eval_file and (str(config.eval_strategy) not in ("no", "IntervalStrategy.NO") or config.load_best_model_at_end):
+    if not data_args.eval_file and (
+        str(config.eval_strategy) not in ("no", "IntervalStrategy.NO") or config.load_best_model_at_end
+    ):
         raise InputError("eval_strategy / load_best_model_at_end need evaluation data: pass --eval_file FILE")
 
 
 def _check_positions(model, config) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
     if isinstance(limit, int) and config.max_seq_length > limit:
-        raise InputError(f"max_seq_length {config.max_seq_length} exceeds the model's max_position_embeddings {limit}; lower it")
+        raise InputError(
+            f"max_seq_length {config.max_seq_length} exceeds the model's max_position_embeddings {limit}; lower it"
+        )
 
 
 def _resume_arg(config, resume: bool):
@@ -102,7 +108,16 @@ def _hyperparameters(config) -> dict[str, Any]:
     return {k: values[k] for k in keys if k in values}
 
 
-def finish(trainer, tokenizer, config, eval_examples, title: str, base_models: dict[str, str], data_args, extra: dict | None = None) -> dict[str, Any]:
+def finish(
+    trainer,
+    tokenizer,
+    config,
+    eval_examples,
+    title: str,
+    base_models: dict[str, str],
+    data_args,
+    extra: dict | None = None,
+) -> dict[str, Any]:
     """Final evaluation, the model folder (atomic) with its card, metrics.json, and a printed summary table."""
     from distilqa.card import hardware_description, public_value, write_model_card
     from distilqa.models import count_parameters, folder_size_mb
@@ -136,7 +151,9 @@ def finish(trainer, tokenizer, config, eval_examples, title: str, base_models: d
                 location=out,
             )
         if eval_examples is not None and trainer.last_predictions is not None:
-            atomic_write_json(Path(config.output_dir) / "eval_predictions.json", trainer.last_predictions.predictions)
+            atomic_write_json(
+                Path(config.output_dir) / "eval_predictions.json", trainer.last_predictions.predictions
+            )
         summary = {"model": str(out), "parameters": params, **_headline(metrics, "eval"), "metrics": metrics}
         # A report to share, like the card: no home paths, no secrets.
         atomic_write_json(Path(config.output_dir) / "metrics.json", public_value(summary))
@@ -171,7 +188,9 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
     _, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
     set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
-    model = load_qa_model(model_args.model_name_or_path, require_qa_head=False, trust_remote_code=model_args.trust_remote_code)
+    model = load_qa_model(
+        model_args.model_name_or_path, require_qa_head=False, trust_remote_code=model_args.trust_remote_code
+    )
     _check_positions(model, config)
     trainer = QuestionAnsweringTrainer(
         model=model,
@@ -183,7 +202,16 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
         data_collator=trim_padding_collator,
     )
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
-    return finish(trainer, tokenizer, config, eval_examples, "distilqa: fine-tuned QA model", {"init": model_args.model_name_or_path}, data_args, result.metrics)
+    return finish(
+        trainer,
+        tokenizer,
+        config,
+        eval_examples,
+        "distilqa: fine-tuned QA model",
+        {"init": model_args.model_name_or_path},
+        data_args,
+        result.metrics,
+    )
 
 
 def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str, Any]:
@@ -196,9 +224,20 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
     _check_before_loading(config, data_args)
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
-    check_same_tokenizer(load_tokenizer(model_args.teacher, trust_remote_code=trust), tokenizer, model_args.teacher, model_args.student)
-    teacher_config = load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)  # before any weights load
-    check_loss_terms(load_qa_config(model_args.student, require_qa_head=False, trust_remote_code=trust), teacher_config, config)
+    check_same_tokenizer(
+        load_tokenizer(model_args.teacher, trust_remote_code=trust),
+        tokenizer,
+        model_args.teacher,
+        model_args.student,
+    )
+    teacher_config = load_qa_config(
+        model_args.teacher, require_qa_head=True, trust_remote_code=trust
+    )  # before any weights load
+    check_loss_terms(
+        load_qa_config(model_args.student, require_qa_head=False, trust_remote_code=trust),
+        teacher_config,
+        config,
+    )
     _, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
     set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
@@ -210,7 +249,12 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         from distilqa.teacher_cache import TeacherCache
 
         cache = TeacherCache.load_or_build(
-            config.teacher_cache, model_args.teacher, tokenizer, train_features, config, trust_remote_code=trust
+            config.teacher_cache,
+            model_args.teacher,
+            tokenizer,
+            train_features,
+            config,
+            trust_remote_code=trust,
         )
         train_features = train_features.add_column(CACHE_INDEX, list(range(len(train_features))))
     need_teacher_model = cache is None or eval_examples is not None
@@ -236,7 +280,9 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     extra.update(result.metrics)
     bases = {"teacher": model_args.teacher, "student init": model_args.student}
-    return finish(trainer, tokenizer, config, eval_examples, "distilqa: distilled QA student", bases, data_args, extra)
+    return finish(
+        trainer, tokenizer, config, eval_examples, "distilqa: distilled QA student", bases, data_args, extra
+    )
 
 
 def evaluate_teacher_once(trainer, teacher) -> dict[str, Any]:

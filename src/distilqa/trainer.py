@@ -66,18 +66,27 @@ class QuestionAnsweringTrainer(Trainer):
             rotate_checkpoints(folder.parent, limit, keep=[folder, self.state.best_model_checkpoint])
 
     def _logits_and_answers(self, dataset, examples: SquadExamples, description: str, metric_key_prefix: str):
-        dataloader = self.get_eval_dataloader(dataset) if description == "Evaluation" else self.get_test_dataloader(dataset)
+        dataloader = (
+            self.get_eval_dataloader(dataset)
+            if description == "Evaluation"
+            else self.get_test_dataloader(dataset)
+        )
         compute_metrics, self.compute_metrics = self.compute_metrics, None
         try:
             output = self.evaluation_loop(
-                dataloader, description=description, prediction_loss_only=False, metric_key_prefix=metric_key_prefix
+                dataloader,
+                description=description,
+                prediction_loss_only=False,
+                metric_key_prefix=metric_key_prefix,
             )
         finally:
             self.compute_metrics = compute_metrics
         offsets = offsets_array(dataset["offset_mapping"])
         # Batches may be cut to their longest sequence (trim_padding_collator) and padded back with -100 when
         # gathered; positions past a batch's width are padding, never context: give them a very low logit.
-        start, end = (_widen(np.asarray(x, dtype=np.float32), offsets.shape[1]) for x in output.predictions[:2])
+        start, end = (
+            _widen(np.asarray(x, dtype=np.float32), offsets.shape[1]) for x in output.predictions[:2]
+        )
         result = postprocess_predictions(
             examples,
             dataset["example_id"],
@@ -91,12 +100,23 @@ class QuestionAnsweringTrainer(Trainer):
         )
         return output, result
 
-    def _metrics(self, output, result: PostprocessResult, examples: SquadExamples, prefix: str, start_time: float) -> dict[str, float]:
-        scores = score_predictions(examples, result.predictions, na_probs=result.null_odds if examples.version_2 else None)
+    def _metrics(
+        self, output, result: PostprocessResult, examples: SquadExamples, prefix: str, start_time: float
+    ) -> dict[str, float]:
+        scores = score_predictions(
+            examples, result.predictions, na_probs=result.null_odds if examples.version_2 else None
+        )
         metrics = {f"{prefix}_{k}": v for k, v in scores.items()}
         metrics.update({k: v for k, v in output.metrics.items() if k.startswith(prefix)})
         total_batch = self.args.eval_batch_size * self.args.world_size
-        metrics.update(speed_metrics(prefix, start_time, num_samples=output.num_samples, num_steps=math.ceil(output.num_samples / total_batch)))
+        metrics.update(
+            speed_metrics(
+                prefix,
+                start_time,
+                num_samples=output.num_samples,
+                num_steps=math.ceil(output.num_samples / total_batch),
+            )
+        )
         return metrics
 
     def evaluate(
@@ -109,7 +129,9 @@ class QuestionAnsweringTrainer(Trainer):
         dataset = self.eval_dataset if eval_dataset is None else eval_dataset
         examples = self.eval_examples if eval_examples is None else eval_examples
         if dataset is None or examples is None:
-            raise ValueError("QuestionAnsweringTrainer.evaluate needs eval features (eval_dataset) and eval_examples")
+            raise ValueError(
+                "QuestionAnsweringTrainer.evaluate needs eval features (eval_dataset) and eval_examples"
+            )
         self._memory_tracker.start()
         start_time = time.time()
         output, result = self._logits_and_answers(dataset, examples, "Evaluation", metric_key_prefix)
@@ -121,14 +143,20 @@ class QuestionAnsweringTrainer(Trainer):
         return metrics
 
     def predict(
-        self, test_dataset, test_examples: SquadExamples | None = None, ignore_keys=None, metric_key_prefix: str = "test"
+        self,
+        test_dataset,
+        test_examples: SquadExamples | None = None,
+        ignore_keys=None,
+        metric_key_prefix: str = "test",
     ) -> PredictionOutput:
         """Answers for ``test_examples``: ``predictions`` is the :class:`PostprocessResult`, ``metrics`` EM/F1."""
         if test_examples is None:
             raise ValueError("QuestionAnsweringTrainer.predict needs test_examples (the raw questions)")
         self._memory_tracker.start()
         start_time = time.time()
-        output, result = self._logits_and_answers(test_dataset, test_examples, "Prediction", metric_key_prefix)
+        output, result = self._logits_and_answers(
+            test_dataset, test_examples, "Prediction", metric_key_prefix
+        )
         metrics = self._metrics(output, result, test_examples, metric_key_prefix, start_time)
         self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         self._memory_tracker.stop_and_update_metrics(metrics)

@@ -32,11 +32,19 @@ USAGE = "usage: distilqa [--debug] <command> [options]\n"
 def _help() -> str:
     from distilqa import __version__
 
-    lines = [USAGE, f"distilqa {__version__}: small, fast extractive QA models by knowledge distillation.\n", "commands:"]
+    lines = [
+        USAGE,
+        f"distilqa {__version__}: small, fast extractive QA models by knowledge distillation.\n",
+        "commands:",
+    ]
     width = max(map(len, COMMANDS))
     for name, (_, text) in COMMANDS.items():
         lines.append(f"  {name:<{width}}  {text}")
-    lines += ["", "Run 'distilqa <command> --help' for a command's options.", "--debug shows full tracebacks."]
+    lines += [
+        "",
+        "Run 'distilqa <command> --help' for a command's options.",
+        "--debug shows full tracebacks.",
+    ]
     return "\n".join(lines)
 
 
@@ -80,7 +88,9 @@ def describe_error(err: BaseException) -> str:
     elif isinstance(err, FileNotFoundError):
         message = f"file not found: {err.filename or err}; check the path"
     elif isinstance(err, NotADirectoryError):  # a path that goes through a regular file
-        message = f"{err.filename or err}: a part of this path is a regular file, not a folder; choose another path"
+        message = (
+            f"{err.filename or err}: a part of this path is a regular file, not a folder; choose another path"
+        )
     elif isinstance(err, FileExistsError):  # mkdir(exist_ok=True) where a regular file is
         message = f"{err.filename or err} exists and is not a folder; choose another path"
     elif isinstance(err, PermissionError):

@@ -34,7 +34,9 @@ def read_config_file(path: str) -> dict[str, Any]:
     except (json.JSONDecodeError, ValueError) as err:
         raise InputError(f"config file {path} cannot be parsed: {' '.join(str(err).split())[:160]}") from None
     except Exception as err:  # yaml.YAMLError
-        raise InputError(f"config file {path} is not valid YAML: {' '.join(str(err).split())[:160]}") from None
+        raise InputError(
+            f"config file {path} is not valid YAML: {' '.join(str(err).split())[:160]}"
+        ) from None
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -59,7 +61,9 @@ def _to_argv(values: dict[str, Any]) -> list[str]:
     return argv
 
 
-def parse_training_args(dataclass_types: tuple, argv: list[str], prog: str, extra: list[tuple[str, dict]] = ()):
+def parse_training_args(
+    dataclass_types: tuple, argv: list[str], prog: str, extra: list[tuple[str, dict]] = ()
+):
     """Parse ``[CONFIG_FILE] [--field value ...]`` into instances of ``dataclass_types`` plus extra flags.
 
     Returns:
@@ -97,7 +101,11 @@ def parse_training_args(dataclass_types: tuple, argv: list[str], prog: str, extr
 
         names = {f.name for f in dataclasses.fields(dtype) if f.init}
         outputs.append(dtype(**{k: v for k, v in vars(namespace).items() if k in names}))
-    rest = {k: v for k, v in vars(namespace).items() if not any(k in {f.name for f in dataclasses.fields(d)} for d in dataclass_types)}
+    rest = {
+        k: v
+        for k, v in vars(namespace).items()
+        if not any(k in {f.name for f in dataclasses.fields(d)} for d in dataclass_types)
+    }
     import argparse
 
     return tuple(outputs), argparse.Namespace(**rest)

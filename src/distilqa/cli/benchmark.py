@@ -5,8 +5,14 @@ from __future__ import annotations
 import importlib
 
 KINDS = {
-    "inference": ("benchmark_inference", "EM/F1, questions/s, latency, size per model and backend (PyTorch, ONNX, INT8)"),
-    "training": ("benchmark_training", "seconds per step and memory: plain fine-tuning vs online vs cached distillation"),
+    "inference": (
+        "benchmark_inference",
+        "EM/F1, questions/s, latency, size per model and backend (PyTorch, ONNX, INT8)",
+    ),
+    "training": (
+        "benchmark_training",
+        "seconds per step and memory: plain fine-tuning vs online vs cached distillation",
+    ),
 }
 
 

@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:  # a child process started by measure_in_subprocess
         spec = json.loads(args.worker)
-        return child_main(lambda: measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"])), RESULT_PREFIX)
+        return child_main(
+            lambda: measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"])),
+            RESULT_PREFIX,
+        )
     missing = [flag for flag, value in (("--models", args.models), ("--data", args.data)) if not value]
     if missing:
         raise InputError(f"distilqa benchmark inference needs {' and '.join(missing)}; see --help")

@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the data order and any new QA head (default %(default)s)"
     )
     parser.add_argument(
-        "--alpha-hidden", type=float, default=10.0, help="hidden-state weight of the 'hidden' mode (default %(default)s)"
+        "--alpha-hidden",
+        type=float,
+        default=10.0,
+        help="hidden-state weight of the 'hidden' mode (default %(default)s)",
     )
     parser.add_argument(
         "--alpha-attention",
@@ -96,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.mode:  # a child process started by run_benchmark
-        return child_main(lambda: run_mode(TrainingBenchmarkSettings(**json.loads(args.settings_json)), args.mode), RESULT_PREFIX)
+        return child_main(
+            lambda: run_mode(TrainingBenchmarkSettings(**json.loads(args.settings_json)), args.mode),
+            RESULT_PREFIX,
+        )
     missing = [flag for flag, value in (("--teacher", args.teacher), ("--student", args.student), ("--train_file", args.train_file), ("--output-dir", args.output_dir)) if not value]  # fmt: skip
     if missing:
         raise InputError(f"distilqa benchmark training needs {', '.join(missing)}; see --help")

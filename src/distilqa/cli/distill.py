@@ -18,4 +18,6 @@ def main(argv: list[str]) -> int:
     from distilqa.config import DistillationConfig, DistillModelArguments
     from distilqa.pipeline import run_distill
 
-    return run_command(argv, __doc__, "distilqa distill", DistillModelArguments, DistillationConfig, run_distill)
+    return run_command(
+        argv, __doc__, "distilqa distill", DistillModelArguments, DistillationConfig, run_distill
+    )

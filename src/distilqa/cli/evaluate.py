@@ -22,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
     parser.add_argument("--data", required=True, help="SQuAD .json/.jsonl file or hub dataset name")
     parser.add_argument("--split", default="validation", help="split of a hub dataset (default %(default)s)")
-    parser.add_argument("--output-dir", help="write predictions.json, nbest_predictions.json, null_odds.json (v2), metrics.json")
+    parser.add_argument(
+        "--output-dir",
+        help="write predictions.json, nbest_predictions.json, null_odds.json (v2), metrics.json",
+    )
     parser.add_argument("--limit", type=int, help="evaluate only the first N questions")
     add_feature_args(parser)
     add_postprocess_args(parser)
@@ -43,7 +46,9 @@ def main(argv: list[str]) -> int:
     examples = load_examples(args.data, split=args.split, check_offsets="ignore", limit=args.limit)
     predictor = load_predictor(args, args.model)
     began = time.perf_counter()
-    result = predictor.predict_examples(examples, batch_size=args.batch_size, options=options, progress=not args.no_progress)
+    result = predictor.predict_examples(
+        examples, batch_size=args.batch_size, options=options, progress=not args.no_progress
+    )
     seconds = time.perf_counter() - began
     na_probs = result.null_odds if examples.version_2 else None
     metrics = dict(score_predictions(examples, result.predictions, na_probs=na_probs))

@@ -15,27 +15,51 @@ class ArgumentParser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}; see '{self.prog} --help'")
 
 
-def add_feature_args(parser: argparse.ArgumentParser, max_seq_length: int = 384, doc_stride: int = 128) -> None:
+def add_feature_args(
+    parser: argparse.ArgumentParser, max_seq_length: int = 384, doc_stride: int = 128
+) -> None:
     group = parser.add_argument_group("windowing")
-    group.add_argument("--max-seq-length", type=int, default=max_seq_length, help="tokens per window (default %(default)s)")
-    group.add_argument("--doc-stride", type=int, default=doc_stride, help="overlap between windows (default %(default)s)")
-    group.add_argument("--max-query-length", type=int, default=64, help="questions are cut to this many tokens (default %(default)s)")
+    group.add_argument(
+        "--max-seq-length", type=int, default=max_seq_length, help="tokens per window (default %(default)s)"
+    )
+    group.add_argument(
+        "--doc-stride", type=int, default=doc_stride, help="overlap between windows (default %(default)s)"
+    )
+    group.add_argument(
+        "--max-query-length",
+        type=int,
+        default=64,
+        help="questions are cut to this many tokens (default %(default)s)",
+    )
 
 
 def add_postprocess_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("post-processing")
-    group.add_argument("--n-best", type=int, default=20, help="candidates per window and answers kept (default %(default)s)")
-    group.add_argument("--max-answer-length", type=int, default=30, help="longest answer in tokens (default %(default)s)")
     group.add_argument(
-        "--null-threshold", type=float, default=0.0, help="SQuAD 2.0: answer '' when null - best span score > this (default %(default)s)"
+        "--n-best", type=int, default=20, help="candidates per window and answers kept (default %(default)s)"
+    )
+    group.add_argument(
+        "--max-answer-length", type=int, default=30, help="longest answer in tokens (default %(default)s)"
+    )
+    group.add_argument(
+        "--null-threshold",
+        type=float,
+        default=0.0,
+        help="SQuAD 2.0: answer '' when null - best span score > this (default %(default)s)",
     )
 
 
 def add_runtime_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("runtime")
-    group.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default %(default)s)")
-    group.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default %(default)s)")
-    group.add_argument("--trust-remote-code", action="store_true", help="allow custom modelling code from the checkpoint")
+    group.add_argument(
+        "--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default %(default)s)"
+    )
+    group.add_argument(
+        "--batch-size", type=int, default=32, help="windows per forward pass (default %(default)s)"
+    )
+    group.add_argument(
+        "--trust-remote-code", action="store_true", help="allow custom modelling code from the checkpoint"
+    )
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -72,9 +96,15 @@ def load_predictor(args: argparse.Namespace, model: str):
     tokenizer = load_tokenizer(model, trust_remote_code=args.trust_remote_code)
     validate_feature_params(tokenizer, params)
     predictor = QAPredictor.from_pretrained(
-        model, params=params, device=args.device, trust_remote_code=args.trust_remote_code, tokenizer=tokenizer
+        model,
+        params=params,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        tokenizer=tokenizer,
     )
     limit = getattr(getattr(predictor.model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and params.max_seq_length > limit:
-        raise InputError(f"--max-seq-length {params.max_seq_length} exceeds {model}'s max_position_embeddings {limit}; pass {limit} or less")
+        raise InputError(
+            f"--max-seq-length {params.max_seq_length} exceeds {model}'s max_position_embeddings {limit}; pass {limit} or less"
+        )
     return predictor

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--context-file", help="a UTF-8 text file holding the context")
     parser.add_argument("--input", help="a JSONL file of {question, context} objects (instead of --question)")
     parser.add_argument("--output", help="write the JSON here instead of stdout")
-    parser.add_argument("--allow-null", action="store_true", help="SQuAD 2.0 models: allow the empty (no) answer")
+    parser.add_argument(
+        "--allow-null", action="store_true", help="SQuAD 2.0 models: allow the empty (no) answer"
+    )
     add_feature_args(parser)
     add_postprocess_args(parser)
     add_runtime_args(parser)
@@ -45,8 +47,14 @@ def _read_jsonl(path: str) -> tuple[list[str], list[str]]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{number}: not valid JSON ({err.msg}); one {{question, context}} object per line") from None
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not isinstance(item.get("context"), str):
+            raise InputError(
+                f"{path}:{number}: not valid JSON ({err.msg}); one {{question, context}} object per line"
+            ) from None
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("question"), str)
+            or not isinstance(item.get("context"), str)
+        ):
             raise InputError(f"{path}:{number}: needs string fields 'question' and 'context'")
         questions.append(item["question"])
         contexts.append(item["context"])
@@ -78,7 +86,9 @@ def main(argv: list[str]) -> int:
 
         check_writable(args.output, "--output", folder=False)
     predictor = load_predictor(args, args.model)
-    answers = predictor.answer(questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null)
+    answers = predictor.answer(
+        questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null
+    )
     payload = answers if args.input else answers[0]
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     if args.output:

