@@ -343,9 +343,8 @@ def main(argv=None) -> int:
         alpha_attention = args.alpha_attention if "attention" in parts else 0.0
         augmented = "augmented" in parts
         key = f"alone/init={init}/seed={seed}"
-        if (
-            kind != "alone"
-        ):  # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
+        # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
+        if kind != "alone":
             key = f"distilled/init={init}/seed={seed}/T={temperature:g}/ace={alpha_ce:g}" + (
                 f"/ah={alpha_hidden:g}" if alpha_hidden else ""
             )

@@ -20,9 +20,8 @@ def _parse(path: Path):
     text = path.read_text()
     keys = {line.split(":")[0] for line in text.splitlines() if line and not line.startswith("#")}
     distill = "teacher" in keys
-    data = (
-        [] if "train_file" in keys else ["--train_file", "train.json"]
-    )  # the CPU recipes take data on the command line
+    # the CPU recipes take data on the command line
+    data = [] if "train_file" in keys else ["--train_file", "train.json"]
     types = (
         (DistillModelArguments, DataArguments, DistillationConfig)
         if distill

@@ -58,11 +58,12 @@ def test_bert_teacher_gets_token_type_ids_from_a_distilbert_student_batch(
         args=distill_config(tmp_path, max_steps=2),
         train_dataset=train_features,
     )
+    # the recorder hides the signature
     trainer._teacher_inputs = {
         "input_ids",
         "attention_mask",
         "token_type_ids",
-    }  # the recorder hides the signature
+    }
     trainer.train()
     assert seen and all("token_type_ids" in kwargs for kwargs in seen)
     assert "token_type_ids" in trainer._signature_columns

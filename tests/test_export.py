@@ -123,9 +123,8 @@ def test_distilbert_int8_report_and_forced_write(distilbert_int8, tiny_distilber
     assert report["inputs"] == ["input_ids", "attention_mask"]  # DistilBERT takes no token_type_ids
     quant = report["quantization"]
     assert quant["weight_type"] == "QInt8" and quant["op_types"] == ["MatMul", "Gather"]
-    assert (
-        quant["per_channel"] is True
-    )  # per tensor cost 6.3 F1 on a real student (docs/RESULTS.md, section 5)
+    # per tensor cost 6.3 F1 on a real student (docs/RESULTS.md, section 5)
+    assert quant["per_channel"] is True
     assert len(quant["excluded_nodes"]) == 1  # the QA head stays float
     int8 = report["parity"]["onnx_int8"]
     assert set(int8) >= {"span_agreement", "f1", "exact_match", "f1_change", "max_abs_logit_diff"}

@@ -133,9 +133,8 @@ def gold_logits(features, examples, high=10.0):
             start[i, starts[0]] = high
             end[i, ends[-1]] = high
         else:
-            start[i, 0] = end[i, 0] = (
-                high / 2
-            )  # answer not in this window: the null span wins, never an answer
+            # answer not in this window: the null span wins, never an answer
+            start[i, 0] = end[i, 0] = high / 2
     return start, end
 
 

@@ -81,9 +81,8 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     monkeypatch.setattr(QuestionAnsweringTrainer, "_save_checkpoint", save_then_die)
     with pytest.raises(Interrupted):
         table2.main(argv)
-    assert [p.name for p in (tmp_path / "teacher").glob("checkpoint-*")] == [
-        "checkpoint-2"
-    ]  # newest kept only
+    # newest kept only
+    assert [p.name for p in (tmp_path / "teacher").glob("checkpoint-*")] == ["checkpoint-2"]
     assert not (tmp_path / "results.jsonl").exists()
 
     # other settings: the checkpoint is not theirs

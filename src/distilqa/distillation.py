@@ -84,9 +84,8 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self.teacher.requires_grad_(False)
         self._student_inputs = forward_inputs(self.model)
         self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
-        self._parts = torch.zeros(
-            5, dtype=torch.float64
-        )  # soft, hard, hidden, attention sums and count since the last log
+        # soft, hard, hidden, attention sums and count since the last log
+        self._parts = torch.zeros(5, dtype=torch.float64)
         self._layer_map = None
         if self.args.alpha_hidden > 0 or self.args.alpha_attention > 0:
             if self.teacher is None:
@@ -100,9 +99,8 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self._check_attention_distillation()
 
     def _check_attention_distillation(self) -> None:
-        if (
-            self.args.n_gpu > 1
-        ):  # DataParallel replicas share the hooks and would overwrite each other's captures
+        # DataParallel replicas share the hooks and would overwrite each other's captures
+        if self.args.n_gpu > 1:
             raise InputError(
                 "alpha_attention > 0 cannot run under DataParallel (several GPUs, one process): launch with torchrun"
             )

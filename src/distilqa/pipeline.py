@@ -230,9 +230,8 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         model_args.teacher,
         model_args.student,
     )
-    teacher_config = load_qa_config(
-        model_args.teacher, require_qa_head=True, trust_remote_code=trust
-    )  # before any weights load
+    # before any weights load
+    teacher_config = load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)
     check_loss_terms(
         load_qa_config(model_args.student, require_qa_head=False, trust_remote_code=trust),
         teacher_config,
