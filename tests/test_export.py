@@ -129,6 +129,8 @@ def test_distilbert_int8_report_and_forced_write(distilbert_int8, tiny_distilber
     int8 = report["parity"]["onnx_int8"]
     assert set(int8) >= {"span_agreement", "f1", "exact_match", "f1_change", "max_abs_logit_diff"}
     assert 0.0 <= int8["span_agreement"] <= 1.0
+    low, high = int8["f1_change_95ci"]
+    assert low <= int8["f1_change"] <= high
     assert not report["parity"]["passed"] and report["forced"]  # max_logit_diff 0 cannot be met
     assert json.loads((out / REPORT_FILE).read_text())["forced"] is True
     assert "FAILED" in (out / "README.md").read_text()

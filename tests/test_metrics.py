@@ -24,7 +24,9 @@ from distilqa.metrics import (
     exact_match_score,
     f1_score,
     normalize_answer,
+    paired_bootstrap_interval,
     prediction_coverage,
+    question_f1,
     score_predictions,
     squad_v1_score,
     squad_v2_score,
@@ -108,6 +110,32 @@ def test_v1_fixture_pinned():
     # official evaluate-v1.1.py on metrics_v1_tiny.json + score_v1_predictions.json (cb-3 unanswered):
     assert json.dumps(result) == '{"exact_match": 40.0, "f1": 59.16666666666667}'
     # by hand: exact hp-1 hp-3 cb-1 cb-2 = 4 of 10; F1 4 + 0.75 (hp-4) + 2/3 (kr-1) + 0.5 (kr-2) = 5.9167 of 10
+
+
+def test_question_f1_averages_to_the_script_score():
+    examples = load_examples(FIXTURES / "metrics_v1_tiny.json")
+    predictions = read("score_v1_predictions.json")
+    per_question = question_f1(examples, predictions)
+    assert "cb-3" not in per_question  # unanswered: left out, and 0 in the official mean
+    assert per_question["kr-1"] == pytest.approx(2 / 3) and per_question["hp-1"] == 1.0
+    mean = 100 * sum(per_question.values()) / len(examples)
+    assert mean == pytest.approx(score_predictions(examples, predictions)["f1"])
+
+
+def test_paired_bootstrap_interval():
+    before = {f"q{i}": 1.0 for i in range(100)}
+    after = {**before, **{f"q{i}": 0.0 for i in range(10)}}  # 10 of 100 answers lost: -10 F1 points
+    low, high = paired_bootstrap_interval(before, after)
+    assert low < -10.0 < high and high < 0.0  # brackets the change, and 10 lost of 100 is clearly a loss
+    assert high - low > 5.0  # about 2 * 1.96 * sqrt(0.1 * 0.9 / 100) * 100 = 11.8 points wide
+    assert (low, high) == paired_bootstrap_interval(before, after)  # seeded
+    assert paired_bootstrap_interval(before, before) == (0.0, 0.0)
+    wide = paired_bootstrap_interval(before, after, level=0.99)
+    assert wide[0] <= low and wide[1] >= high
+    with pytest.raises(InputError, match="no question"):
+        paired_bootstrap_interval(before, {"other": 1.0})
+    with pytest.raises(InputError, match="level"):
+        paired_bootstrap_interval(before, after, level=1.0)
 
 
 # --- v2.0 -----------------------------------------------------------------------------------------------------

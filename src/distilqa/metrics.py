@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import random
 import re
 import string
 from collections import Counter
@@ -197,6 +198,53 @@ def score_predictions(
             "probabilities and thresholds apply to SQuAD 2.0 data only: drop them"
         )
     return squad_v1_score(examples, predictions)
+
+
+def question_f1(examples, predictions: Mapping[str, str]) -> dict[str, float]:
+    """Each question's F1 (0 to 1) under the rules of its version (v2.0 when ``examples.version_2`` is set).
+
+    No no-answer threshold is applied: an empty prediction is "no answer". Questions without a prediction are
+    left out. The mean over all questions, times 100, is the script's F1 (v1.1, and v2.0 at threshold 1.0).
+    """
+    version_2 = bool(getattr(examples, "version_2", False))
+    scores = {}
+    for row in _rows(examples):
+        if row["id"] not in predictions:
+            continue
+        gold = row["answers"]["text"]
+        if version_2:
+            gold = [text for text in gold if normalize_answer(text)] or [""]
+        scores[row["id"]] = max(
+            (f1_score(predictions[row["id"]], answer, version_2=version_2) for answer in gold), default=0.0
+        )
+    return scores
+
+
+def paired_bootstrap_interval(
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(after - before) * 100`` over the questions both score.
+
+    Questions are resampled with replacement, the same questions for both sides (a paired test), so the
+    interval says how far the change in F1 (points) could move on another sample of questions of this kind.
+    Seeded: the same scores give the same interval.
+    """
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level must lie in (0, 1), got {level}")
+    diffs = [100.0 * (after[qid] - before[qid]) for qid in before if qid in after]
+    if not diffs:
+        raise InputError("no question is scored on both sides; give predictions for the same questions")
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(resamples))
+    tail = (1.0 - level) / 2.0
+    low = means[int(tail * (resamples - 1))]
+    high = means[int(round((1.0 - tail) * (resamples - 1)))]
+    return low, high
 
 
 def _rows(examples: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
