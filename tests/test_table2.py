@@ -58,13 +58,9 @@ class Interrupted(Exception):
 def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
     """A row killed half-way starts again from its newest complete checkpoint when its settings are unchanged
     (and from scratch when they changed); no checkpoint is left once it is recorded."""
-    import importlib.util
-
     from distilqa.trainer import QuestionAnsweringTrainer
 
-    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
-    table2 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table2)
+    table2 = _table2_module()
     argv = [
         "--output", str(tmp_path), "--train", str(shared_file("train.json")), "--dev", str(shared_file("dev.json")),
         "--limit-train", "12", "--limit-dev", "4", "--rows", "teacher", "--teacher-epochs", "2",
@@ -103,3 +99,41 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     assert row["row"] == "teacher" and row["resumed_from_step"] == 2 and row["learning_rate"] == 1e-4
     assert steps_run[4] == 3 and row["train_s"] > row["train_s_measured"] > 0  # no step before 3 ran again
     assert not list((tmp_path / "teacher").glob("checkpoint-*"))
+
+
+def _table2_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):
+    """Rows are keyed by name only: a rerun with another schedule or teacher must not report old rows as its own."""
+    table2 = _table2_module()
+    teacher = {"row": "teacher", "epochs": 2.0, "learning_rate": 2e-4, "max_seq_length": 256, "doc_stride": 96,
+               "batch_size": 16}  # fmt: skip
+    alone = {**teacher, "row": "alone/init=teacher/seed=1", "epochs": 5.0, "learning_rate": 1e-4}
+    augmented = {**alone, "row": "distilled/x/aug=4", "epochs": 0.996, "train_questions_ratio": 5.0}
+    rows = {r["row"]: r for r in (teacher, alone, augmented)}
+    own = tmp_path / "teacher" / "model"
+
+    def check(*argv):
+        return table2.mismatched_row(rows, table2.parse_args(["--output", str(tmp_path), *argv]), own)
+
+    assert check("--student-epochs", "5") is None  # 0.996 epochs over 5x the questions: the same steps
+    assert check("--student-epochs", "5", "--teacher", str(own)) is None  # the folder's own teacher, named
+    assert "--student-epochs 10" in check()  # the default schedule differs from the rows'
+    assert "--student-lr 0.0002" in check("--student-epochs", "5", "--student-lr", "2e-4")
+    assert "--teacher-lr 0.0001" in check("--student-epochs", "5", "--teacher-lr", "1e-4")
+    assert "--doc-stride 128" in check("--student-epochs", "5", "--doc-stride", "128")
+    assert "--teacher elsewhere" in check("--student-epochs", "5", "--teacher", "elsewhere")
+
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows.values()))
+    lines = (tmp_path / "results.jsonl").read_text()
+    assert table2.main(["--output", str(tmp_path), "--student-lr", "3e-4", "--student-epochs", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "results.jsonl" in err and "--student-lr 0.0003" in err
+    assert (tmp_path / "results.jsonl").read_text() == lines  # nothing touched
