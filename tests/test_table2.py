@@ -50,6 +50,15 @@ def test_table2_rows_and_resume(tmp_path):
     assert (tmp_path / "results.jsonl").read_text().count("\n") == lines  # finished rows are not recomputed
 
 
+def _table2_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class Interrupted(Exception):
     pass
 
@@ -99,15 +108,6 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     assert row["row"] == "teacher" and row["resumed_from_step"] == 2 and row["learning_rate"] == 1e-4
     assert steps_run[4] == 3 and row["train_s"] > row["train_s_measured"] > 0  # no step before 3 ran again
     assert not list((tmp_path / "teacher").glob("checkpoint-*"))
-
-
-def _table2_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):

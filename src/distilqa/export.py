@@ -329,6 +329,7 @@ class _ParityCheck:
         self.features = build_eval_features(examples, tokenizer, params)
         self.mask = np.asarray(self.features["attention_mask"], dtype=bool)
         self.start, self.end, self.predictions, self.scores = self._run(QAPredictor(model, tokenizer, params))
+        self.question_f1 = question_f1(examples, self.predictions)
         self.failures: list[str] = []
 
     def _run(self, predictor):
@@ -361,9 +362,7 @@ class _ParityCheck:
         )
         diff = max(np.abs(self.start - start)[self.mask].max(), np.abs(self.end - end)[self.mask].max())
         same = sum(predictions.get(k) == v for k, v in self.predictions.items())
-        low, high = paired_bootstrap_interval(
-            question_f1(self.examples, self.predictions), question_f1(self.examples, predictions)
-        )
+        low, high = paired_bootstrap_interval(self.question_f1, question_f1(self.examples, predictions))
         result = {
             "max_abs_logit_diff": float(diff),
             "span_agreement": round(same / len(self.predictions), 4),

@@ -149,7 +149,7 @@ def squad_v2_score(
         qid = row["id"]
         if qid not in predictions:
             continue
-        gold = [text for text in row["answers"]["text"] if normalize_answer(text)] or [""]
+        gold = _v2_gold(row)
         exact_raw[qid] = max(exact_match_score(predictions[qid], answer) for answer in gold)
         f1_raw[qid] = max(f1_score(predictions[qid], answer, version_2=True) for answer in gold)
 
@@ -211,9 +211,7 @@ def question_f1(examples, predictions: Mapping[str, str]) -> dict[str, float]:
     for row in _rows(examples):
         if row["id"] not in predictions:
             continue
-        gold = row["answers"]["text"]
-        if version_2:
-            gold = [text for text in gold if normalize_answer(text)] or [""]
+        gold = _v2_gold(row) if version_2 else row["answers"]["text"]
         scores[row["id"]] = max(
             (f1_score(predictions[row["id"]], answer, version_2=version_2) for answer in gold), default=0.0
         )
@@ -252,6 +250,11 @@ def _rows(examples: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     if not rows:
         raise InputError("there are no questions to score; give a dataset with at least one question")
     return rows
+
+
+def _v2_gold(row: Mapping[str, Any]) -> list[str]:
+    """v2.0 gold answers: those that normalize to something, else [""] (the question is unanswerable)."""
+    return [text for text in row["answers"]["text"] if normalize_answer(text)] or [""]
 
 
 def _apply_no_answer_threshold(scores, na_probs, has_ans, na_prob_thresh):
