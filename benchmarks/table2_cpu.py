@@ -47,6 +47,9 @@ GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # "augmented": distilled on the training file enlarged by ``distilqa augment`` (teacher-labelled question variants),
 # for the same number of optimizer steps as the other rows; "augmented-hidden" adds the hidden-state term.
 # "attention" adds MiniLMv2's self-attention relation term (last layers) to the distilled loss.
+# "staged" follows TinyBERT's two-stage schedule: the student first learns only the teacher's hidden states
+# (--stage1-epochs, no logits, no gold span), then the distilled loss (logits; "staged-hidden": logits + hidden
+# states) for the rest of --student-epochs, so the row makes as many optimizer steps as the others.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
 KINDS = [
     "alone",
@@ -57,6 +60,8 @@ KINDS = [
     "attention",
     "hidden-attention",
     "augmented-hidden-attention",
+    "staged",
+    "staged-hidden",
 ]
 DEFAULT_KINDS = ["alone", "distilled", "hidden", "augmented-hidden"]
 
@@ -131,6 +136,12 @@ def parse_args(argv=None):
         default=DEFAULT_LAYERS,
         help="teacher layers the student keeps (default 0,2,4)",
     )
+    parser.add_argument(
+        "--stage1-epochs",
+        type=float,
+        default=2.0,
+        help="epochs of the hidden-state-only first stage in the 'staged' rows (part of --student-epochs)",
+    )
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
     parser.add_argument("--student-epochs", type=float, default=10.0)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -146,7 +157,15 @@ def parse_args(argv=None):
     )
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if any(kind.startswith("staged") for kind in args.kinds) and not (
+        0 < args.stage1_epochs < args.student_epochs
+    ):
+        parser.error(
+            f"--stage1-epochs {args.stage1_epochs:g}: the staged rows need 0 < --stage1-epochs < --student-epochs "
+            f"({args.student_epochs:g}); lower it"
+        )
+    return args
 
 
 ROW_SETTINGS = "row-settings.json"
@@ -387,11 +406,30 @@ def main(argv=None) -> int:
             load_examples(args.train, limit=args.limit_train)
         )
 
+    def first_stage(init: str, seed: int, init_dir: str) -> tuple[str, float]:
+        """TinyBERT's first stage for the 'staged' rows: the student learns only the teacher's hidden states
+        (alpha_hidden, no logits, no gold span) for --stage1-epochs. Made once per init and seed and shared by
+        the staged rows; returns the model's folder and its training seconds."""
+        name = f"stage1_init{init}_seed{seed}_ah{args.alpha_hidden:g}_e{args.stage1_epochs:g}{layer_tag}"
+        model_args = DistillModelArguments(teacher=str(teacher_dir), student=init_dir)
+        cfg = config(
+            DistillationConfig, name, args.stage1_epochs, args.student_lr, seed,
+            alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=args.alpha_hidden,
+        )  # fmt: skip
+        settings = json.loads(json.dumps(row_settings(cfg, data, model_args)))
+        made = out / name / "stage1.json"
+        if made.exists() and json.loads(made.read_text())["settings"] == settings:
+            return str(out / name / FINAL_DIR), json.loads(made.read_text())["train_s"]
+        seconds, _ = train(run_distill, cfg, data, model_args)
+        atomic_write_json(made, {"settings": settings, "train_s": round(seconds, 1)})
+        return str(out / name / FINAL_DIR), seconds
+
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
         parts = kind.split("-")
         alpha_hidden = args.alpha_hidden if "hidden" in parts else 0.0
         alpha_attention = args.alpha_attention if "attention" in parts else 0.0
         augmented = "augmented" in parts
+        staged = "staged" in parts
         key = f"alone/init={init}/seed={seed}"
         # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
         if kind != "alone":
@@ -400,6 +438,7 @@ def main(argv=None) -> int:
             )
             key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
+            key += f"/stage1={args.stage1_epochs:g}" if staged else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
         if results.done(key):
             return
@@ -420,6 +459,11 @@ def main(argv=None) -> int:
             seconds, resumed = train(run_train, cfg, data, ModelArguments(model_name_or_path=init_dir))
         else:
             train_data, epochs, cache = data, args.student_epochs, out / "teacher-cache"
+            stage1_s = 0.0
+            if staged:  # the second stage starts from the first and makes the rest of the row's steps
+                init_dir, stage1_s = first_stage(init, seed, init_dir)
+                epochs = args.student_epochs - args.stage1_epochs
+                fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
                 train_data, ratio = augmented_data()
                 epochs, cache = args.student_epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
@@ -455,6 +499,7 @@ def main(argv=None) -> int:
                 alpha_hidden=alpha_hidden,
             )
             fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
+            seconds += stage1_s
         record(key, out / name / FINAL_DIR, seconds, **fields, **resumed)
 
     if args.rows in ("main", "all"):
@@ -526,6 +571,7 @@ def plot(rows: dict, path: Path) -> None:
             + (" + attention" if row.get("alpha_attention") else "")
         )
         kind += " + augmented" if row.get("augment_copies") else ""
+        kind += " (two-stage)" if row.get("stage1_epochs") else ""
         marker = {
             "teacher": "*",
             "alone": "o",

@@ -19,7 +19,7 @@ def test_table2_rows_and_resume(tmp_path):
         "--dev", str(shared_file("dev.json")), "--limit-train", "12", "--limit-dev", "8", "--seeds", "1",
         "--inits", "teacher", "--teacher-epochs", "1", "--student-epochs", "1", "--max-seq-length", "128",
         "--doc-stride", "32", "--grid", "4:0.9", "--kinds", "alone", "distilled", "hidden", "augmented", "augmented-hidden", "attention",
-        "--augment-copies", "2",
+        "staged", "staged-hidden", "--augment-copies", "2", "--stage1-epochs", "0.5",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
     rows = {
@@ -30,7 +30,8 @@ def test_table2_rows_and_resume(tmp_path):
         "teacher", "alone/init=teacher/seed=1", "distilled/init=teacher/seed=1/T=2/ace=0.5",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10", "distilled/init=teacher/seed=1/T=4/ace=0.9",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/aug=2", "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2",
-        "distilled/init=teacher/seed=1/T=2/ace=0.5/aa=1",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/aa=1", "distilled/init=teacher/seed=1/T=2/ace=0.5/stage1=0.5",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/stage1=0.5",
     }  # fmt: skip
     hidden = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10"]
     assert hidden["alpha_hidden"] == 10.0 and hidden["kind"] == "distilled" and hidden["layers"] == 3
@@ -43,6 +44,18 @@ def test_table2_rows_and_resume(tmp_path):
     questions = sum(len(p["qas"]) for a in written["data"] for p in a["paragraphs"])
     assert 12 < questions <= 36 and augmented["train_questions_ratio"] == round(questions / 12, 3)
     assert augmented["epochs"] == pytest.approx(12 / questions, abs=1e-3)
+    # the two staged rows share one first stage (hidden states only) and start their second stage from it
+    staged = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/stage1=0.5"]
+    assert staged["stage1_epochs"] == 0.5 and staged["epochs"] == 1.0 and staged["alpha_hidden"] == 10.0
+    assert rows["distilled/init=teacher/seed=1/T=2/ace=0.5/stage1=0.5"]["alpha_hidden"] == 0.0
+    (first,) = tmp_path.glob("stage1_*")
+    stage1 = json.loads((first / "stage1.json").read_text())["settings"]
+    assert stage1["config"]["alpha_ce"] == stage1["config"]["alpha_squad"] == 0.0
+    assert stage1["config"]["alpha_hidden"] == 10.0 and stage1["config"]["num_train_epochs"] == 0.5
+    second = json.loads(
+        (tmp_path / "distilled_initteacher_seed1_T2_ace0.5_stage10.5" / "row-settings.json").read_text()
+    )
+    assert second["models"]["student"] == str(first / "model") and second["config"]["num_train_epochs"] == 0.5
     assert all({"exact_match", "f1", "params", "questions_per_s", "train_s"} <= set(r) for r in rows.values())
     assert (tmp_path / "table2.md").read_text().count("\n| ") >= 5
     lines = (tmp_path / "results.jsonl").read_text().count("\n")
@@ -108,6 +121,16 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, monkeypatch, c
     assert row["row"] == "teacher" and row["resumed_from_step"] == 2 and row["learning_rate"] == 1e-4
     assert steps_run[4] == 3 and row["train_s"] > row["train_s_measured"] > 0  # no step before 3 ran again
     assert not list((tmp_path / "teacher").glob("checkpoint-*"))
+
+
+def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
+    table2 = _table2_module()
+    argv = ["--output", str(tmp_path), "--kinds", "staged-hidden", "--student-epochs", "2"]
+    with pytest.raises(SystemExit) as exit_:
+        table2.parse_args([*argv, "--stage1-epochs", "2"])
+    assert exit_.value.code == 2 and "--stage1-epochs 2" in capsys.readouterr().err
+    assert table2.parse_args([*argv, "--stage1-epochs", "1"]).stage1_epochs == 1.0
+    assert table2.parse_args(["--output", str(tmp_path), "--stage1-epochs", "9", "--student-epochs", "2"])
 
 
 def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):
