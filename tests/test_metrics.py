@@ -230,6 +230,19 @@ def test_v2_fixture_pinned(options):
     assert json.dumps(result) == V2_TINY[options]
 
 
+def test_v2_question_f1_averages_to_the_score_with_null_odds():
+    """The export's parity check scores v2.0 with the null odds as na_probs (threshold 1.0) and bootstraps
+    ``question_f1``; they agree because post-processing already answers "" wherever the odds exceed 0."""
+    examples = load_examples(FIXTURES / "metrics_v2_tiny.json")
+    predictions = read("score_v2_predictions.json")
+    odds = {qid: (3.0 if text == "" else -0.5) for qid, text in predictions.items()}
+    assert any(v > 1.0 for v in odds.values()) and any(v < 0 for v in odds.values())
+    per_question = question_f1(examples, predictions)
+    mean = 100 * sum(per_question.values()) / len(examples)
+    assert mean == pytest.approx(score_predictions(examples, predictions, odds)["f1"])
+    assert mean == pytest.approx(score_predictions(examples, predictions)["f1"])
+
+
 # --- the shared dev subset: realistic mistakes, pinned and compared with the official scripts -------------------
 
 
