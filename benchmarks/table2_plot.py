@@ -46,7 +46,9 @@ ROWS = [
     (
         "CPU: distilled + hidden, two stages (2 + 3 epochs)",
         "P",
-        lambda r: r["job"] == "" and r.get("stage1_epochs") == 2 and r.get("epochs") == 5,
+        lambda r: (
+            r["job"] == "" and r.get("stage1_epochs") == 2 and r.get("epochs") == 5 and r.get("alpha_hidden")
+        ),
     ),
 ]
 PAPER = [
