@@ -160,9 +160,8 @@ def parse_args(argv=None):
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     args = parser.parse_args(argv)
-    if any(kind.startswith("staged") for kind in args.kinds) and not (
-        0 < args.stage1_epochs < args.student_epochs
-    ):
+    staged = args.rows in ("main", "all") and any(kind.startswith("staged") for kind in args.kinds)
+    if staged and not 0 < args.stage1_epochs < args.student_epochs:
         parser.error(
             f"--stage1-epochs {args.stage1_epochs:g}: the staged rows need 0 < --stage1-epochs < --student-epochs "
             f"({args.student_epochs:g}); lower it"
@@ -420,8 +419,9 @@ def main(argv=None) -> int:
         )  # fmt: skip
         settings = json.loads(json.dumps(row_settings(cfg, data, model_args)))
         made = out / name / "stage1.json"
-        if made.exists() and json.loads(made.read_text())["settings"] == settings:
-            return str(out / name / FINAL_DIR), json.loads(made.read_text())["train_s"]
+        earlier = json.loads(made.read_text()) if made.exists() else {}
+        if earlier.get("settings") == settings:
+            return str(out / name / FINAL_DIR), earlier["train_s"]
         seconds, _ = train(run_distill, cfg, data, model_args)
         atomic_write_json(made, {"settings": settings, "train_s": round(seconds, 1)})
         return str(out / name / FINAL_DIR), seconds

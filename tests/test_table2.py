@@ -130,6 +130,9 @@ def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
         table2.parse_args([*argv, "--stage1-epochs", "2"])
     assert exit_.value.code == 2 and "--stage1-epochs 2" in capsys.readouterr().err
     assert table2.parse_args([*argv, "--stage1-epochs", "1"]).stage1_epochs == 1.0
+    # no staged row runs: the teacher alone, or the grid, may have a short student schedule
+    for rows in ("teacher", "grid"):
+        assert table2.parse_args([*argv, "--stage1-epochs", "2", "--rows", rows]).rows == rows
     assert table2.parse_args(
         ["--output", str(tmp_path), "--kinds", "alone", "--stage1-epochs", "9", "--student-epochs", "2"]
     )
