@@ -10,8 +10,9 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   ``--alpha-hidden``, online teacher), and that on the training file enlarged with 4 teacher-labelled variants
   per question (``augmented-hidden``, ``distilqa augment``, made once from the teacher), and the hidden-state
   row in TinyBERT's two stages (``staged-hidden``: hidden states only for ``--stage1-epochs``, then logits and
-  hidden states), all with the same seed, schedule and number of optimizer steps (the enlarged file gets
-  proportionally fewer epochs; the two stages share the row's epochs);
+  hidden states; ``augmented-staged-hidden``, not a default row: the second stage on the enlarged file), all with
+  the same seed, schedule and number of optimizer steps (the enlarged file gets proportionally fewer epochs; the
+  two stages share the row's epochs);
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
 Defaults (teacher 2 epochs at lr 2e-4, students 10 epochs at lr 1e-4, alpha_hidden 10, 4 variants per question)
@@ -52,6 +53,8 @@ GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # "staged" follows TinyBERT's two-stage schedule: the student first learns only the teacher's hidden states
 # (--stage1-epochs, no logits, no gold span), then the distilled loss (logits; "staged-hidden": logits + hidden
 # states) for the rest of --student-epochs, so the row makes as many optimizer steps as the others.
+# "augmented-staged-hidden" joins the two best levers: the first stage on the original questions, the second on
+# originals + variants, for the steps of the rest of --student-epochs over the original file.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
 KINDS = [
     "alone",
@@ -64,6 +67,7 @@ KINDS = [
     "augmented-hidden-attention",
     "staged",
     "staged-hidden",
+    "augmented-staged-hidden",
 ]
 DEFAULT_KINDS = ["alone", "distilled", "hidden", "augmented-hidden", "staged-hidden"]
 
@@ -160,7 +164,7 @@ def parse_args(argv=None):
     parser.add_argument("--limit-train", type=int, help="first N training questions (smoke runs)")
     parser.add_argument("--limit-dev", type=int, help="first N dev questions (smoke runs)")
     args = parser.parse_args(argv)
-    staged = args.rows in ("main", "all") and any(kind.startswith("staged") for kind in args.kinds)
+    staged = args.rows in ("main", "all") and any("staged" in kind.split("-") for kind in args.kinds)
     if staged and not 0 < args.stage1_epochs < args.student_epochs:
         parser.error(
             f"--stage1-epochs {args.stage1_epochs:g}: the staged rows need 0 < --stage1-epochs < --student-epochs "
@@ -229,9 +233,10 @@ def mismatched_row(rows: dict, args, trained_teacher: Path) -> str | None:
             flags = {"epochs": "--teacher-epochs", "learning_rate": "--teacher-lr"}
         else:
             epochs = row.get("epochs")
-            # augmented rows make as many steps in fewer passes over their larger file
+            # augmented rows make as many steps in fewer passes over their larger file (their "epochs": passes
+            # over it after the first stage, if they have one; the first stage runs on the original file)
             if epochs is not None and row.get("train_questions_ratio"):
-                epochs = round(epochs * row["train_questions_ratio"], 1)
+                epochs = round(epochs * row["train_questions_ratio"] + row.get("stage1_epochs", 0), 1)
             row = {**row, "epochs": epochs}
             want = {"epochs": args.student_epochs, "learning_rate": args.student_lr}
             flags = {"epochs": "--student-epochs", "learning_rate": "--student-lr"}
@@ -468,7 +473,7 @@ def main(argv=None) -> int:
                 fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
                 train_data, ratio = augmented_data()
-                epochs, cache = args.student_epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
+                epochs, cache = epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
                 fields.update(
                     epochs=round(epochs, 3),
                     augment_copies=args.augment_copies,

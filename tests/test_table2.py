@@ -19,7 +19,7 @@ def test_table2_rows_and_resume(tmp_path):
         "--dev", str(shared_file("dev.json")), "--limit-train", "12", "--limit-dev", "8", "--seeds", "1",
         "--inits", "teacher", "--teacher-epochs", "1", "--student-epochs", "1", "--max-seq-length", "128",
         "--doc-stride", "32", "--grid", "4:0.9", "--kinds", "alone", "distilled", "hidden", "augmented", "augmented-hidden", "attention",
-        "staged", "staged-hidden", "--augment-copies", "2", "--stage1-epochs", "0.5",
+        "staged", "staged-hidden", "augmented-staged-hidden", "--augment-copies", "2", "--stage1-epochs", "0.5",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True)
     rows = {
@@ -32,6 +32,7 @@ def test_table2_rows_and_resume(tmp_path):
         "distilled/init=teacher/seed=1/T=2/ace=0.5/aug=2", "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/aa=1", "distilled/init=teacher/seed=1/T=2/ace=0.5/stage1=0.5",
         "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/stage1=0.5",
+        "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2/stage1=0.5",
     }  # fmt: skip
     hidden = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10"]
     assert hidden["alpha_hidden"] == 10.0 and hidden["kind"] == "distilled" and hidden["layers"] == 3
@@ -56,6 +57,16 @@ def test_table2_rows_and_resume(tmp_path):
         (tmp_path / "distilled_initteacher_seed1_T2_ace0.5_stage10.5" / "row-settings.json").read_text()
     )
     assert second["models"]["student"] == str(first / "model") and second["config"]["num_train_epochs"] == 0.5
+    # both levers: the same first stage, then the rest of the row's steps over originals + variants
+    both = rows["distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/aug=2/stage1=0.5"]
+    assert both["stage1_epochs"] == 0.5 and both["epochs"] == pytest.approx(0.5 * 12 / questions, abs=1e-3)
+    settings = json.loads(
+        (
+            tmp_path / "distilled_initteacher_seed1_T2_ace0.5_ah10_aug2_stage10.5" / "row-settings.json"
+        ).read_text()
+    )
+    assert settings["models"]["student"] == str(first / "model")
+    assert settings["data"]["train_file"] == str(tmp_path / "train-aug2.json")
     assert all({"exact_match", "f1", "params", "questions_per_s", "train_s"} <= set(r) for r in rows.values())
     assert (tmp_path / "table2.md").read_text().count("\n| ") >= 5
     lines = (tmp_path / "results.jsonl").read_text().count("\n")
