@@ -17,7 +17,7 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
 
 Defaults (teacher 2 epochs at lr 2e-4, students 10 epochs at lr 1e-4, alpha_hidden 10, 4 variants per question)
 are what ``table2_sweep.py --study hidden`` and ``--study augment`` found best for distillation (docs/RESULTS.md,
-sections 6.1 and 6.5; the two-stage row: 6.8, measured on the CPU at 5 epochs). Each row: EM and F1 on dev,
+sections 6.1 and 6.5; the two-stage row: 6.8 and 6.9, measured on the CPU at 5 and 10 epochs). Each row: EM and F1 on dev,
 parameters, training time on this machine, questions/s at inference. Rows are appended to
 ``OUTPUT/results.jsonl`` as they finish; a row already there is not recomputed; a row interrupted half-way
 resumes from its newest complete checkpoint (one every ``--checkpoint-steps`` optimizer steps, kept only while
