@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_file
+from conftest import benchmark_module, shared_file
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "table2_cpu.py"
 
@@ -75,12 +75,7 @@ def test_table2_rows_and_resume(tmp_path):
 
 
 def _table2_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("table2_cpu", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("table2_cpu")
 
 
 class Interrupted(Exception):

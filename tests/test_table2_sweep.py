@@ -1,29 +1,15 @@
 """benchmarks/table2_sweep.py without running its jobs: the jobs a study plans, and its summary table."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _module(name):
-    sys.path.insert(0, str(BENCHMARKS))  # table2_sweep imports table2_cpu by name
-    try:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+from conftest import benchmark_module
 
 
 @pytest.mark.parametrize("smoke", [False, True])
 def test_staged_study_plans_valid_table2_jobs(tmp_path, monkeypatch, smoke):
-    sweep_module, table2 = _module("table2_sweep"), _module("table2_cpu")
+    sweep_module, table2 = benchmark_module("table2_sweep"), benchmark_module("table2_cpu")
     args = sweep_module.parse_args(
         ["--output", str(tmp_path), "--study", "staged", *(["--smoke"] if smoke else [])]
     )
@@ -54,7 +40,7 @@ def test_staged_study_plans_valid_table2_jobs(tmp_path, monkeypatch, smoke):
 
 
 def test_summary_keeps_one_and_two_stage_rows_apart(tmp_path):
-    sweep_module = _module("table2_sweep")
+    sweep_module = benchmark_module("table2_sweep")
     common = {"phase": "s-main", "kind": "distilled", "init": "teacher", "epochs": 10, "learning_rate": 1e-4}
     common.update(temperature=2.0, alpha_ce=0.5, alpha_hidden=10.0, exact_match=40.0, train_s=1.0)
     rows = [
