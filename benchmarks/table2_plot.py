@@ -17,6 +17,17 @@ import statistics
 import sys
 from pathlib import Path
 
+
+def _cpu_two_stage(row: dict, epochs: float) -> bool:
+    """A table2_cpu.py two-stage hidden-state row (first stage 2 epochs) of ``epochs`` epochs' steps in all."""
+    return (
+        row["job"] == ""
+        and row.get("stage1_epochs") == 2
+        and row.get("epochs") == epochs
+        and bool(row.get("alpha_hidden"))
+    )
+
+
 # (label, marker, predicate on a row): the settings of docs/RESULTS.md section 6.1's main rows, 6.5's best on the
 # GPU, and 6.8's / 6.9's two-stage rows on the CPU (their own teacher)
 ROWS = [
@@ -43,20 +54,8 @@ ROWS = [
         lambda r: r["job"].startswith("a-augmented-hidden4-e10") and r.get("kind") == "distilled",
     ),
     ("CPU: its teacher (6 layers, 2 epochs)", "*", lambda r: r["job"] == "" and r["row"] == "teacher"),
-    (
-        "CPU: distilled + hidden, two stages (2 + 3 epochs)",
-        "P",
-        lambda r: (
-            r["job"] == "" and r.get("stage1_epochs") == 2 and r.get("epochs") == 5 and r.get("alpha_hidden")
-        ),
-    ),
-    (
-        "CPU: the same, 2 + 8 epochs",
-        "X",
-        lambda r: (
-            r["job"] == "" and r.get("stage1_epochs") == 2 and r.get("epochs") == 10 and r.get("alpha_hidden")
-        ),
-    ),
+    ("CPU: distilled + hidden, two stages (2 + 3 epochs)", "P", lambda r: _cpu_two_stage(r, 5)),
+    ("CPU: the same, 2 + 8 epochs", "X", lambda r: _cpu_two_stage(r, 10)),
 ]
 PAPER = [
     ("BERT-base (teacher)", "*", 110e6, 88.5),
