@@ -148,6 +148,11 @@ def parse_args(argv=None):
         default=2.0,
         help="epochs of the hidden-state-only first stage in the 'staged' rows (part of --student-epochs)",
     )
+    parser.add_argument(
+        "--stage1-from",
+        help="an earlier run's --output whose first stages the staged rows reuse where that run made them with "
+        "the same settings (up to the folder); missing or different ones are made in OUTPUT as usual",
+    )
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
     parser.add_argument("--student-epochs", type=float, default=10.0)
     parser.add_argument("--teacher-lr", type=float, default=2e-4)
@@ -182,6 +187,23 @@ def row_settings(config, data_args, model_args) -> dict:
 
     trainer = {k: v for k, v in config.to_dict().items() if not k.startswith("save_")}
     return {"config": trainer, "data": asdict(data_args), "models": asdict(model_args)}
+
+
+def relocated(settings: dict, out: Path) -> dict:
+    """``settings`` (:func:`row_settings`) with the two paths a run makes in its own folder ``out`` (the row's
+    output_dir and the student it starts from) written relative to it, so two runs' first stages compare equal
+    up to their folders. The teacher and the data keep their paths and must match, wherever they are."""
+    base = Path(out).resolve()
+
+    def inside(path):
+        if isinstance(path, str) and Path(path).resolve().is_relative_to(base):
+            return "OUTPUT/" + Path(path).resolve().relative_to(base).as_posix()
+        return path
+
+    settings = json.loads(json.dumps(settings))
+    settings["config"]["output_dir"] = inside(settings["config"]["output_dir"])
+    settings["models"]["student"] = inside(settings["models"]["student"])
+    return settings
 
 
 def resume_point(folder: Path, settings: dict) -> tuple[int, int] | None:
@@ -423,10 +445,13 @@ def main(argv=None) -> int:
             alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=args.alpha_hidden,
         )  # fmt: skip
         settings = json.loads(json.dumps(row_settings(cfg, data, model_args)))
-        made = out / name / "stage1.json"
-        earlier = json.loads(made.read_text()) if made.exists() else {}
-        if earlier.get("settings") == settings:
-            return str(out / name / FINAL_DIR), earlier["train_s"]
+        for source in [out, *([Path(args.stage1_from)] if args.stage1_from else [])]:
+            made = source / name / "stage1.json"
+            earlier = json.loads(made.read_text()) if made.exists() else {}
+            if "settings" in earlier and relocated(earlier["settings"], source) == relocated(settings, out):
+                if source != out:
+                    print(f"[table2] {name}: the first stage of {source} (same settings)", flush=True)
+                return str(source / name / FINAL_DIR), earlier["train_s"]
         seconds, _ = train(run_distill, cfg, data, model_args)
         atomic_write_json(made, {"settings": settings, "train_s": round(seconds, 1)})
         return str(out / name / FINAL_DIR), seconds
@@ -471,6 +496,8 @@ def main(argv=None) -> int:
                 init_dir, stage1_s = first_stage(init, seed, init_dir)
                 epochs = args.student_epochs - args.stage1_epochs
                 fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
+                if not Path(init_dir).resolve().is_relative_to(out.resolve()):  # --stage1-from's
+                    fields.update(stage1_from=str(Path(init_dir).parent))
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
                 train_data, ratio = augmented_data()
                 epochs, cache = epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"

@@ -72,6 +72,15 @@ def test_table2_rows_and_resume(tmp_path):
     lines = (tmp_path / "results.jsonl").read_text().count("\n")
     subprocess.run(cmd, check=True, capture_output=True)
     assert (tmp_path / "results.jsonl").read_text().count("\n") == lines  # finished rows are not recomputed
+    # another folder with this one's teacher reuses its first stage instead of making one
+    other = tmp_path / "other"
+    again = [*cmd[:3], str(other), *cmd[4:cmd.index("--kinds")], "--kinds", "staged-hidden", "--stage1-epochs", "0.5",
+             "--rows", "main", "--teacher", str(tmp_path / "teacher" / "model"), "--stage1-from", str(tmp_path)]  # fmt: skip
+    run = subprocess.run(again, check=True, capture_output=True, text=True)
+    assert "the first stage of" in run.stdout and not list(other.glob("stage1_*"))
+    reused = json.loads((other / "results.jsonl").read_text().splitlines()[-1])
+    assert reused["row"] == "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/stage1=0.5"
+    assert reused["stage1_from"] == str(first) and reused["f1"] == staged["f1"]  # the same start, the same row
 
 
 def _table2_module():
@@ -142,6 +151,24 @@ def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
     assert table2.parse_args(
         ["--output", str(tmp_path), "--kinds", "alone", "--stage1-epochs", "9", "--student-epochs", "2"]
     )
+
+
+def test_a_first_stage_of_another_folder_matches_only_with_the_same_settings(tmp_path):
+    relocated = _table2_module().relocated
+    earlier, now = tmp_path / "earlier", tmp_path / "now"
+
+    def settings(out, seed=1, teacher=str(earlier / "teacher" / "model"), student=None):
+        return {"config": {"output_dir": str(out / "stage1_x"), "seed": seed}, "data": {"train_file": "train.json"},
+                "models": {"teacher": teacher, "student": student or str(out / "student-init-teacher")}}  # fmt: skip
+
+    assert relocated(settings(earlier), earlier) == relocated(settings(now), now)
+    assert relocated(settings(earlier, seed=2), earlier) != relocated(settings(now), now)
+    # the teacher keeps its path even inside the earlier folder: another teacher is another first stage
+    assert relocated(settings(earlier), earlier)["models"]["teacher"] == str(earlier / "teacher" / "model")
+    assert relocated(settings(earlier), earlier) != relocated(settings(now, teacher=str(now / "t")), now)
+    # a student from outside either folder is compared as named
+    assert relocated(settings(earlier, student="/s"), earlier) != relocated(settings(now), now)
+    assert relocated(settings(earlier, student="/s"), earlier) == relocated(settings(now, student="/s"), now)
 
 
 def test_a_folder_of_other_settings_is_refused(tmp_path, capsys):
