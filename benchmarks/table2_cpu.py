@@ -10,7 +10,8 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   ``--alpha-hidden``, online teacher), and that on the training file enlarged with 4 teacher-labelled variants
   per question (``augmented-hidden``, ``distilqa augment``, made once from the teacher), and the hidden-state
   row in TinyBERT's two stages (``staged-hidden``: hidden states only for ``--stage1-epochs``, then logits and
-  hidden states; ``augmented-staged-hidden``, not a default row: the second stage on the enlarged file), all with
+  hidden states; ``augmented-staged-hidden``, not a default row: the second stage on the enlarged file;
+  ``--stage1-augmented``: the first stage on it too), all with
   the same seed, schedule and number of optimizer steps (the enlarged file gets proportionally fewer epochs; the
   two stages share the row's epochs);
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
@@ -54,7 +55,9 @@ GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # (--stage1-epochs, no logits, no gold span), then the distilled loss (logits; "staged-hidden": logits + hidden
 # states) for the rest of --student-epochs, so the row makes as many optimizer steps as the others.
 # "augmented-staged-hidden" joins the two best levers: the first stage on the original questions, the second on
-# originals + variants, for the steps of the rest of --student-epochs over the original file.
+# originals + variants, for the steps of the rest of --student-epochs over the original file. With
+# --stage1-augmented the first stage, too, runs on originals + variants (TinyBERT augments both stages), for as
+# many steps as on the original file.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
 KINDS = [
     "alone",
@@ -147,6 +150,12 @@ def parse_args(argv=None):
         type=float,
         default=2.0,
         help="epochs of the hidden-state-only first stage in the 'staged' rows (part of --student-epochs)",
+    )
+    parser.add_argument(
+        "--stage1-augmented",
+        action="store_true",
+        help="the staged rows' first stage trains on originals + teacher-labelled variants (as many steps as "
+        "--stage1-epochs over the original file), as TinyBERT does",
     )
     parser.add_argument(
         "--stage1-from",
@@ -439,12 +448,16 @@ def main(argv=None) -> int:
         (alpha_hidden, no logits, no gold span) for --stage1-epochs. Made once per init and seed and shared by
         the staged rows; returns the model's folder and its training seconds."""
         name = f"stage1_init{init}_seed{seed}_ah{args.alpha_hidden:g}_e{args.stage1_epochs:g}{layer_tag}"
+        stage1_data, epochs = data, args.stage1_epochs
+        if args.stage1_augmented:  # the same steps over the enlarged file
+            stage1_data, ratio = augmented_data()
+            name, epochs = name + f"_aug{args.augment_copies}", epochs / ratio
         model_args = DistillModelArguments(teacher=str(teacher_dir), student=init_dir)
         cfg = config(
-            DistillationConfig, name, args.stage1_epochs, args.student_lr, seed,
+            DistillationConfig, name, epochs, args.student_lr, seed,
             alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=args.alpha_hidden,
         )  # fmt: skip
-        settings = json.loads(json.dumps(row_settings(cfg, data, model_args)))
+        settings = json.loads(json.dumps(row_settings(cfg, stage1_data, model_args)))
         for source in [out, *([Path(args.stage1_from)] if args.stage1_from else [])]:
             made = source / name / "stage1.json"
             earlier = json.loads(made.read_text()) if made.exists() else {}
@@ -452,8 +465,8 @@ def main(argv=None) -> int:
                 if source != out:
                     print(f"[table2] {name}: the first stage of {source} (same settings)", flush=True)
                 return str(source / name / FINAL_DIR), earlier["train_s"]
-        seconds, _ = train(run_distill, cfg, data, model_args)
-        atomic_write_json(made, {"settings": settings, "train_s": round(seconds, 1)})
+        seconds, _ = train(run_distill, cfg, stage1_data, model_args)
+        atomic_write_json(out / name / "stage1.json", {"settings": settings, "train_s": round(seconds, 1)})
         return str(out / name / FINAL_DIR), seconds
 
     def student_rows(init, seed, kind, temperature=2.0, alpha_ce=0.5):
@@ -471,6 +484,7 @@ def main(argv=None) -> int:
             key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
             key += f"/stage1={args.stage1_epochs:g}" if staged else ""
+            key += f"/stage1aug={args.augment_copies}" if staged and args.stage1_augmented else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
         if results.done(key):
             return
@@ -496,6 +510,7 @@ def main(argv=None) -> int:
                 init_dir, stage1_s = first_stage(init, seed, init_dir)
                 epochs = args.student_epochs - args.stage1_epochs
                 fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
+                fields.update({"stage1_augment_copies": args.augment_copies} if args.stage1_augmented else {})
                 if not Path(init_dir).resolve().is_relative_to(out.resolve()):  # --stage1-from's
                     fields.update(stage1_from=str(Path(init_dir).parent))
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file

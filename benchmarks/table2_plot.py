@@ -19,10 +19,12 @@ from pathlib import Path
 
 
 def _cpu_two_stage(row: dict, epochs: float) -> bool:
-    """A table2_cpu.py two-stage hidden-state row (first stage 2 epochs) of ``epochs`` epochs' steps in all."""
+    """A table2_cpu.py two-stage hidden-state row (first stage 2 epochs on the original questions) of ``epochs``
+    epochs' steps in all."""
     return (
         row["job"] == ""
         and row.get("stage1_epochs") == 2
+        and not row.get("stage1_augment_copies")
         and row.get("epochs") == epochs
         and bool(row.get("alpha_hidden"))
     )

@@ -462,7 +462,8 @@ def summarise(path: Path) -> str:
         key = (
             r["phase"], r.get("teacher_job", ""), r["kind"], r.get("init", ""), r.get("epochs"), r.get("learning_rate"),
             r.get("temperature", ""), r.get("alpha_ce", ""), r.get("alpha_hidden", ""), r.get("alpha_attention", ""), r.get("augment_copies", ""),
-            r.get("stage1_epochs", ""),
+            f"{r['stage1_epochs']:g}" + (f" (+{r['stage1_augment_copies']} variants)" if r.get("stage1_augment_copies") else "")
+            if r.get("stage1_epochs") else "",
             ",".join(map(str, r.get("student_layers", []))) if r.get("student_layers") not in (None, [0, 2, 4]) else "",
         )  # fmt: skip
         groups.setdefault(key, []).append(r)

@@ -80,7 +80,20 @@ def test_table2_rows_and_resume(tmp_path):
     assert "the first stage of" in run.stdout and not list(other.glob("stage1_*"))
     reused = json.loads((other / "results.jsonl").read_text().splitlines()[-1])
     assert reused["row"] == "distilled/init=teacher/seed=1/T=2/ace=0.5/ah=10/stage1=0.5"
-    assert reused["stage1_from"] == str(first) and reused["f1"] == staged["f1"]  # the same start, the same row
+    # the same start, the same row
+    assert reused["stage1_from"] == str(first) and reused["f1"] == staged["f1"]
+    # TinyBERT's augmentation in both stages: the first stage, too, makes its steps over originals + variants
+    both_stages = tmp_path / "both"
+    again[again.index(str(other))] = str(both_stages)
+    subprocess.run([*again, "--stage1-augmented", "--augment-copies", "2", "--augment-dir", str(tmp_path)], check=True, capture_output=True)  # fmt: skip
+    (first_aug,) = both_stages.glob("stage1_*")
+    stage1 = json.loads((first_aug / "stage1.json").read_text())["settings"]
+    assert first_aug.name.endswith("_aug2")
+    assert stage1["data"]["train_file"] == str(tmp_path / "train-aug2.json")
+    assert stage1["config"]["num_train_epochs"] == pytest.approx(0.5 * 12 / questions)
+    row = json.loads((both_stages / "results.jsonl").read_text().splitlines()[-1])
+    assert row["row"].endswith("/stage1=0.5/stage1aug=2") and row["stage1_augment_copies"] == 2
+    assert "stage1_from" not in row and not (both_stages / "train-aug2.json").exists()
 
 
 def _table2_module():

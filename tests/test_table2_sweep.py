@@ -47,9 +47,12 @@ def test_summary_keeps_one_and_two_stage_rows_apart(tmp_path):
         {**common, "job": "s-hidden-e10-s1", "row": "r", "f1": 55.0},
         {**common, "job": "s-hidden-e10-s2", "row": "r", "f1": 56.0},
         {**common, "job": "s-staged-hidden-1st2-e10-s1", "row": "r", "f1": 58.0, "stage1_epochs": 2},
+        {**common, "job": "x", "row": "r", "f1": 57.0, "stage1_epochs": 2, "stage1_augment_copies": 4},
     ]
     path = tmp_path / "sweep.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     table = sweep_module.summarise(path).splitlines()
-    assert len(table) == 4  # header, rule, one line per setting
+    assert len(table) == 5  # header, rule, one line per setting
     assert "| 2 | 40.0 | 55.5 ± 0.7 |" in table[2] and "| 2 |  | 1 | 40.0 | 58.0 |" in table[3]
+    # a first stage on variants is its own setting
+    assert "| 2 (+4 variants) |  | 1 | 40.0 | 57.0 |" in table[4]
