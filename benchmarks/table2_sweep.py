@@ -429,14 +429,15 @@ def staged_study(sweep: Sweep) -> None:
     The teacher and variant file of ``augment_study``; per seed: alone and two stages (first stage 2 epochs) at
     5 epochs' steps (the GPU twins of RESULTS 6.8), and at 10 epochs' steps alone, one-stage hidden (the
     controls), two stages with each of ``STAGE1_EPOCHS``, two stages with logits only in the second, one-stage
-    hidden on the 4-variant file and two stages with the variants in the second.
+    hidden on the 4-variant file and two stages with the variants in the second; at both lengths, two stages with
+    the variants in the first (``--stage1-augmented``, TinyBERT augments both stages).
     """
     teacher = study_teacher(sweep)
     shared = sweep.out / "augmented"
 
-    def student(name, kind, se, seed, stage1=STAGE1_EPOCHS[0]):
+    def student(name, kind, se, seed, stage1=STAGE1_EPOCHS[0], *extra):
         first = "0.5" if sweep.args.smoke else str(stage1)
-        rest = main_rows("teacher", kind, "--alpha-hidden", "10", "--augment-copies", "4", "--augment-dir", str(shared), "--stage1-epochs", first)  # fmt: skip
+        rest = main_rows("teacher", kind, "--alpha-hidden", "10", "--augment-copies", "4", "--augment-dir", str(shared), "--stage1-epochs", first, *extra)  # fmt: skip
         return study_student(sweep, teacher, f"s-{name}-e{se}-s{seed}", "s-main", se, seed, rest)
 
     jobs = []
@@ -446,6 +447,12 @@ def staged_study(sweep: Sweep) -> None:
         jobs += [student(f"staged-hidden-1st{e:g}", "staged-hidden", 10, seed, e) for e in STAGE1_EPOCHS]
         jobs += [student("staged-1st2", "staged", 10, seed)]
         jobs += [student("augmented-staged-hidden-1st2", "augmented-staged-hidden", 10, seed)]
+        jobs += [
+            student(
+                "staged-hidden-1st2aug", "staged-hidden", se, seed, STAGE1_EPOCHS[0], "--stage1-augmented"
+            )
+            for se in (5, 10)
+        ]
     run_with_variants(sweep, teacher, shared, jobs)
 
 

@@ -23,20 +23,22 @@ def test_staged_study_plans_valid_table2_jobs(tmp_path, monkeypatch, smoke):
     sweep_module.staged_study(sweep)
 
     students = {name: extra for name, extra in planned.items() if name != sweep_module.STUDY_TEACHER}
-    assert len(students) == 3 * 9  # 3 seeds x (2 rows at 5 epochs' steps + 7 at 10)
+    assert len(students) == 3 * 11  # 3 seeds x (3 rows at 5 epochs' steps + 8 at 10)
     kinds = {}
     for name, extra in students.items():
         parsed = table2.parse_args(["--output", str(tmp_path / name), *extra])  # table2_cpu accepts every job
         (kind,) = parsed.kinds
-        kinds.setdefault((kind, parsed.student_epochs, parsed.stage1_epochs), set()).add(parsed.seeds[0])
+        setting = (kind, parsed.student_epochs, parsed.stage1_epochs, parsed.stage1_augmented)
+        kinds.setdefault(setting, set()).add(parsed.seeds[0])
         assert parsed.teacher == str(tmp_path / "runs" / sweep_module.STUDY_TEACHER / "teacher" / "model")
         assert parsed.alpha_hidden == 10.0 and parsed.augment_copies == 4
     assert all(seeds == {1, 2, 3} for seeds in kinds.values())
     if not smoke:
-        assert ("staged-hidden", 5.0, 2.0) in kinds and ("staged-hidden", 10.0, 4.0) in kinds
-        assert ("augmented-staged-hidden", 10.0, 2.0) in kinds and ("alone", 10.0, 2.0) in kinds
+        assert ("staged-hidden", 5.0, 2.0, False) in kinds and ("staged-hidden", 10.0, 4.0, False) in kinds
+        assert ("augmented-staged-hidden", 10.0, 2.0, False) in kinds and ("alone", 10.0, 2.0, False) in kinds
+        assert ("staged-hidden", 5.0, 2.0, True) in kinds and ("staged-hidden", 10.0, 2.0, True) in kinds
     else:  # one epoch everywhere: the first stage must stay shorter than the row
-        assert {(epochs, stage1) for _, epochs, stage1 in kinds} == {(1.0, 0.5)}
+        assert {(epochs, stage1) for _, epochs, stage1, _ in kinds} == {(1.0, 0.5)}
 
 
 def test_summary_keeps_one_and_two_stage_rows_apart(tmp_path):
