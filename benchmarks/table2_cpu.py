@@ -184,6 +184,8 @@ def parse_args(argv=None):
             f"--stage1-epochs {args.stage1_epochs:g}: the staged rows need 0 < --stage1-epochs < --student-epochs "
             f"({args.student_epochs:g}); lower it"
         )
+    if args.stage1_from and not Path(args.stage1_from).is_dir():
+        parser.error(f"--stage1-from {args.stage1_from}: no such folder; name an earlier run's --output")
     return args
 
 
@@ -461,7 +463,9 @@ def main(argv=None) -> int:
         for source in [out, *([Path(args.stage1_from)] if args.stage1_from else [])]:
             made = source / name / "stage1.json"
             earlier = json.loads(made.read_text()) if made.exists() else {}
-            if "settings" in earlier and relocated(earlier["settings"], source) == relocated(settings, out):
+            stored = relocated(earlier["settings"], source) if "settings" in earlier else None
+            # a first stage whose model is gone is made again
+            if stored == relocated(settings, out) and (source / name / FINAL_DIR).is_dir():
                 if source != out:
                     print(f"[table2] {name}: the first stage of {source} (same settings)", flush=True)
                 return str(source / name / FINAL_DIR), earlier["train_s"]

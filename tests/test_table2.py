@@ -166,9 +166,14 @@ def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
     )
 
 
-def test_a_first_stage_of_another_folder_matches_only_with_the_same_settings(tmp_path):
-    relocated = _table2_module().relocated
+def test_a_first_stage_of_another_folder_matches_only_with_the_same_settings(tmp_path, capsys):
+    table2 = _table2_module()
+    relocated = table2.relocated
     earlier, now = tmp_path / "earlier", tmp_path / "now"
+    # a mistyped folder must not mean a silent first stage from scratch
+    with pytest.raises(SystemExit) as exit_:
+        table2.parse_args(["--output", str(now), "--stage1-from", str(earlier)])
+    assert exit_.value.code == 2 and f"--stage1-from {earlier}: no such folder" in capsys.readouterr().err
 
     def settings(out, seed=1, teacher=str(earlier / "teacher" / "model"), student=None):
         return {"config": {"output_dir": str(out / "stage1_x"), "seed": seed}, "data": {"train_file": "train.json"},
