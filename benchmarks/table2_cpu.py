@@ -460,12 +460,13 @@ def main(argv=None) -> int:
             alpha_ce=0.0, alpha_squad=0.0, alpha_hidden=args.alpha_hidden,
         )  # fmt: skip
         settings = json.loads(json.dumps(row_settings(cfg, stage1_data, model_args)))
+        wanted = relocated(settings, out)
         for source in [out, *([Path(args.stage1_from)] if args.stage1_from else [])]:
             made = source / name / "stage1.json"
             earlier = json.loads(made.read_text()) if made.exists() else {}
             stored = relocated(earlier["settings"], source) if "settings" in earlier else None
             # a first stage whose model is gone is made again
-            if stored == relocated(settings, out) and (source / name / FINAL_DIR).is_dir():
+            if stored == wanted and (source / name / FINAL_DIR).is_dir():
                 if source != out:
                     print(f"[table2] {name}: the first stage of {source} (same settings)", flush=True)
                 return str(source / name / FINAL_DIR), earlier["train_s"]
