@@ -11,8 +11,8 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   per question (``augmented-hidden``, ``distilqa augment``, made once from the teacher), and the hidden-state
   row in TinyBERT's two stages (``staged-hidden``: hidden states only for ``--stage1-epochs``, then logits and
   hidden states; ``augmented-staged-hidden``, not a default row: the second stage on the enlarged file;
-  ``--stage1-augmented``: the first stage on it too), all with
-  the same seed, schedule and number of optimizer steps (the enlarged file gets proportionally fewer epochs; the
+  ``--stage1-augmented``: the first stage on it too; ``--augment-min-probability``: only the variants the
+  teacher answers with at least that probability), all with the same seed, schedule and number of optimizer steps (the enlarged file gets proportionally fewer epochs; the
   two stages share the row's epochs);
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
@@ -57,7 +57,8 @@ GRID = [(1.0, 0.5), (4.0, 0.5), (2.0, 0.9), (4.0, 0.9), (2.0, 1.0)]
 # "augmented-staged-hidden" joins the two best levers: the first stage on the original questions, the second on
 # originals + variants, for the steps of the rest of --student-epochs over the original file. With
 # --stage1-augmented the first stage, too, runs on originals + variants (TinyBERT augments both stages), for as
-# many steps as on the original file.
+# many steps as on the original file. --augment-min-probability P keeps the variants whose teacher answer has a
+# probability of at least P (and every original question): a file of its own, filtered from the full one.
 DEFAULT_LAYERS = [0, 2, 4]  # the paper's one-in-two choice
 KINDS = [
     "alone",
@@ -97,6 +98,13 @@ def parse_args(argv=None):
         type=int,
         default=4,
         help="teacher-labelled variants per question in the 'augmented' rows",
+    )
+    parser.add_argument(
+        "--augment-min-probability",
+        type=float,
+        default=0.0,
+        help="drop the variants whose teacher answer has a lower probability (distilqa augment --min-probability); "
+        "the filtered file train-aug{COPIES}-p{P}.json is made from train-aug{COPIES}.json",
     )
     parser.add_argument(
         "--augment-dir",
@@ -184,6 +192,8 @@ def parse_args(argv=None):
             f"--stage1-epochs {args.stage1_epochs:g}: the staged rows need 0 < --stage1-epochs < --student-epochs "
             f"({args.student_epochs:g}); lower it"
         )
+    if not 0.0 <= args.augment_min_probability < 1.0:
+        parser.error(f"--augment-min-probability {args.augment_min_probability:g}: must be in [0, 1)")
     if args.stage1_from and not Path(args.stage1_from).is_dir():
         parser.error(f"--stage1-from {args.stage1_from}: no such folder; name an earlier run's --output")
     return args
@@ -335,6 +345,7 @@ class Results:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from distilqa.augment import keep_confident
     from distilqa.checkpoints import checkpoint_folders, remove_checkpoint
     from distilqa.config import (
         DataArguments,
@@ -435,11 +446,19 @@ def main(argv=None) -> int:
             student, info = init_student(str(inits[init]), layers=args.layers)
             save_student(student, folder, info, tokenizer=str(teacher_dir), force=True)
 
+    # the variant file's tag in row keys, folder and file names: its copies, and its filter if any
+    minp = args.augment_min_probability
+    aug_tag = f"{args.augment_copies}" + (f"-p{minp:g}" if minp else "")
+
     def augmented_data() -> tuple[DataArguments, float]:
         """The teacher-labelled training file (made once) and its size relative to the original training set."""
-        path = Path(args.augment_dir or out) / f"train-aug{args.augment_copies}.json"
-        if not path.exists():
-            augment_file(teacher_dir, args, path)
+        folder = Path(args.augment_dir or out)
+        full = folder / f"train-aug{args.augment_copies}.json"
+        if not full.exists():
+            augment_file(teacher_dir, args, full)
+        path = folder / f"train-aug{aug_tag}.json"
+        if not path.exists():  # the variants a --min-probability run of distilqa augment would keep
+            atomic_write_json(path, keep_confident(json.loads(full.read_text()), minp))
         rows = len(load_examples(path))
         return DataArguments(train_file=str(path)), rows / len(
             load_examples(args.train, limit=args.limit_train)
@@ -453,7 +472,7 @@ def main(argv=None) -> int:
         stage1_data, epochs = data, args.stage1_epochs
         if args.stage1_augmented:  # the same steps over the enlarged file
             stage1_data, ratio = augmented_data()
-            name, epochs = name + f"_aug{args.augment_copies}", epochs / ratio
+            name, epochs = name + f"_aug{aug_tag}", epochs / ratio
         model_args = DistillModelArguments(teacher=str(teacher_dir), student=init_dir)
         cfg = config(
             DistillationConfig, name, epochs, args.student_lr, seed,
@@ -488,6 +507,7 @@ def main(argv=None) -> int:
             )
             key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
+            key += f"/minp={minp:g}" if minp and (augmented or staged and args.stage1_augmented) else ""
             key += f"/stage1={args.stage1_epochs:g}" if staged else ""
             key += f"/stage1aug={args.augment_copies}" if staged and args.stage1_augmented else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
@@ -516,16 +536,18 @@ def main(argv=None) -> int:
                 epochs = args.student_epochs - args.stage1_epochs
                 fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
                 fields.update({"stage1_augment_copies": args.augment_copies} if args.stage1_augmented else {})
+                fields.update({"augment_min_probability": minp} if minp and args.stage1_augmented else {})
                 if not Path(init_dir).resolve().is_relative_to(out.resolve()):  # --stage1-from's
                     fields.update(stage1_from=str(Path(init_dir).parent))
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
                 train_data, ratio = augmented_data()
-                epochs, cache = epochs / ratio, out / f"teacher-cache-aug{args.augment_copies}"
+                epochs, cache = epochs / ratio, out / f"teacher-cache-aug{aug_tag}"
                 fields.update(
                     epochs=round(epochs, 3),
                     augment_copies=args.augment_copies,
                     train_questions_ratio=round(ratio, 3),
                 )
+                fields.update({"augment_min_probability": minp} if minp else {})
             cfg = config(
                 DistillationConfig,
                 name,

@@ -12,6 +12,7 @@ from distilqa.augment import (
     NeighbourTable,
     _match_case,
     augment_examples,
+    keep_confident,
     question_variants,
     to_squad_json,
 )
@@ -227,6 +228,25 @@ def test_min_probability_and_include_original(teacher, table):
         r["id"] for r in everything.rows[2:] if r["teacher_probability"] >= cut
     ]
     assert summary["variants made"] == len(everything) - 2 and summary["rows written"] == len(kept)
+
+
+def test_keep_confident_filters_a_written_file_as_min_probability_would(teacher, table):
+    examples = _examples()
+    everything, _ = augment_examples(
+        examples, teacher, table, AugmentConfig(copies=3, seed=5), progress=False
+    )
+    probabilities = sorted(r["teacher_probability"] for r in everything.rows[2:])
+    cut = probabilities[len(probabilities) // 2]
+    filtered, _ = augment_examples(
+        examples, teacher, table, AugmentConfig(copies=3, seed=5, min_probability=cut), progress=False
+    )
+    written = json.loads(json.dumps(to_squad_json(everything)))
+    kept = keep_confident(written, cut)
+    assert kept == json.loads(json.dumps(to_squad_json(filtered)))
+    assert 2 < sum(len(p["qas"]) for a in kept["data"] for p in a["paragraphs"]) < len(everything)
+    assert keep_confident(written, 0.0) == written
+    with pytest.raises(InputError, match="min_probability"):
+        keep_confident(written, 1.0)
 
 
 def test_squad_2_variants_may_be_unanswerable_and_the_file_says_v2(tiny_bert_path, table, tmp_path):

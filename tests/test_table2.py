@@ -94,6 +94,26 @@ def test_table2_rows_and_resume(tmp_path):
     row = json.loads((both_stages / "results.jsonl").read_text().splitlines()[-1])
     assert row["row"].endswith("/stage1=0.5/stage1aug=2") and row["stage1_augment_copies"] == 2
     assert "stage1_from" not in row and not (both_stages / "train-aug2.json").exists()
+    # the variants the teacher is less sure of dropped (distilqa augment --min-probability): a file of its own,
+    # filtered from the full one, fewer passes' worth of questions, the same steps
+    cut = sorted(
+        qa["teacher_probability"]
+        for a in written["data"]
+        for p in a["paragraphs"]
+        for qa in p["qas"]
+        if "augmented_from" in qa
+    )[(questions - 12) // 2]
+    filtered = tmp_path / "filtered"
+    again[again.index(str(both_stages))] = str(filtered)
+    again[again.index("staged-hidden")] = "augmented-staged-hidden"
+    subprocess.run([*again, "--augment-copies", "2", "--augment-dir", str(tmp_path), "--augment-min-probability", str(cut)], check=True, capture_output=True)  # fmt: skip
+    kept = json.loads((tmp_path / f"train-aug2-p{cut:g}.json").read_text())
+    kept_questions = sum(len(p["qas"]) for a in kept["data"] for p in a["paragraphs"])
+    assert 12 < kept_questions < questions
+    row = json.loads((filtered / "results.jsonl").read_text().splitlines()[-1])
+    assert row["row"].endswith(f"/aug=2/minp={cut:g}/stage1=0.5") and row["augment_min_probability"] == cut
+    assert row["train_questions_ratio"] == round(kept_questions / 12, 3)
+    assert row["epochs"] == pytest.approx(0.5 * 12 / kept_questions, abs=1e-3)
 
 
 def _table2_module():
@@ -163,6 +183,21 @@ def test_a_first_stage_as_long_as_the_row_is_refused(tmp_path, capsys):
         assert table2.parse_args([*argv, "--stage1-epochs", "2", "--rows", rows]).rows == rows
     assert table2.parse_args(
         ["--output", str(tmp_path), "--kinds", "alone", "--stage1-epochs", "9", "--student-epochs", "2"]
+    )
+
+
+def test_a_min_probability_outside_0_1_is_refused(tmp_path, capsys):
+    table2 = _table2_module()
+    with pytest.raises(SystemExit) as exit_:
+        table2.parse_args(["--output", str(tmp_path), "--augment-min-probability", "1"])
+    assert (
+        exit_.value.code == 2 and "--augment-min-probability 1: must be in [0, 1)" in capsys.readouterr().err
+    )
+    assert (
+        table2.parse_args(
+            ["--output", str(tmp_path), "--augment-min-probability", "0.5"]
+        ).augment_min_probability
+        == 0.5
     )
 
 

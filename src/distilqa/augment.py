@@ -250,6 +250,29 @@ def augment_examples(
     return SquadExamples(rows, examples.version_2, f"{examples.source} + teacher-labelled variants"), summary
 
 
+def keep_confident(squad: dict[str, Any], min_probability: float) -> dict[str, Any]:
+    """A written variant file (SQuAD JSON) with the variants whose teacher answer has a probability under
+    ``min_probability`` dropped: the file ``augment`` writes with that ``min_probability`` and otherwise the same
+    settings (the variants and the teacher's answers do not depend on the filter). Rows without
+    ``augmented_from`` (the original questions) are kept; paragraphs left empty are dropped."""
+    if not 0.0 <= min_probability < 1.0:
+        raise InputError(f"min_probability must be in [0, 1), got {min_probability}")
+    data = []
+    for article in squad["data"]:
+        paragraphs = []
+        for paragraph in article["paragraphs"]:
+            qas = [
+                qa
+                for qa in paragraph["qas"]
+                if "augmented_from" not in qa or qa["teacher_probability"] >= min_probability
+            ]
+            if qas:
+                paragraphs.append({**paragraph, "qas": qas})
+        if paragraphs:
+            data.append({**article, "paragraphs": paragraphs})
+    return {**squad, "data": data}
+
+
 def to_squad_json(examples: SquadExamples) -> dict[str, Any]:
     """The official SQuAD layout (articles -> paragraphs -> qas): rows grouped by title, then context, in order of
     first appearance, so each variant sits in its original's paragraph."""
