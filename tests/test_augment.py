@@ -209,13 +209,18 @@ def test_variants_are_answered_by_the_teacher_and_round_trip_through_squad_json(
     )
 
 
-def test_min_probability_and_include_original(teacher, table):
-    examples = _examples()
+def _everything_and_median(teacher, table):
+    """The two questions with 3 variants each (seed 5), and the median teacher probability of the variants."""
     everything, _ = augment_examples(
-        examples, teacher, table, AugmentConfig(copies=3, seed=5), progress=False
+        _examples(), teacher, table, AugmentConfig(copies=3, seed=5), progress=False
     )
     probabilities = sorted(r["teacher_probability"] for r in everything.rows[2:])
-    cut = probabilities[len(probabilities) // 2]
+    return everything, probabilities[len(probabilities) // 2]
+
+
+def test_min_probability_and_include_original(teacher, table):
+    examples = _examples()
+    everything, cut = _everything_and_median(teacher, table)
     kept, summary = augment_examples(
         examples,
         teacher,
@@ -231,14 +236,9 @@ def test_min_probability_and_include_original(teacher, table):
 
 
 def test_keep_confident_filters_a_written_file_as_min_probability_would(teacher, table):
-    examples = _examples()
-    everything, _ = augment_examples(
-        examples, teacher, table, AugmentConfig(copies=3, seed=5), progress=False
-    )
-    probabilities = sorted(r["teacher_probability"] for r in everything.rows[2:])
-    cut = probabilities[len(probabilities) // 2]
+    everything, cut = _everything_and_median(teacher, table)
     filtered, _ = augment_examples(
-        examples, teacher, table, AugmentConfig(copies=3, seed=5, min_probability=cut), progress=False
+        _examples(), teacher, table, AugmentConfig(copies=3, seed=5, min_probability=cut), progress=False
     )
     written = json.loads(json.dumps(to_squad_json(everything)))
     kept = keep_confident(written, cut)
