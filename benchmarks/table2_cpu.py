@@ -12,8 +12,8 @@ Rows, all on ../shared/data/squad-v1.1-subset (train 3,012 questions, dev 795), 
   row in TinyBERT's two stages (``staged-hidden``: hidden states only for ``--stage1-epochs``, then logits and
   hidden states; ``augmented-staged-hidden``, not a default row: the second stage on the enlarged file;
   ``--stage1-augmented``: the first stage on it too; ``--augment-min-probability``: only the variants the
-  teacher answers with at least that probability), all with the same seed, schedule and number of optimizer steps (the enlarged file gets proportionally fewer epochs; the
-  two stages share the row's epochs);
+  teacher answers with at least that probability), all with the same seed, schedule and number of optimizer
+  steps (the enlarged file gets proportionally fewer epochs; the two stages share the row's epochs);
 * a grid over temperature and alpha_ce (init=teacher, first seed), see ``GRID``.
 
 Defaults (teacher 2 epochs at lr 2e-4, students 10 epochs at lr 1e-4, alpha_hidden 10, 4 variants per question)
@@ -356,6 +356,7 @@ def main(argv=None) -> int:
     )
     from distilqa.data import load_examples
     from distilqa.demo.run import measure, training_config
+    from distilqa.errors import InputError
     from distilqa.files import atomic_write_json
     from distilqa.models import resolve_model
     from distilqa.pipeline import FINAL_DIR, run_distill, run_train
@@ -458,7 +459,11 @@ def main(argv=None) -> int:
             augment_file(teacher_dir, args, full)
         path = folder / f"train-aug{aug_tag}.json"
         if not path.exists():  # the variants a --min-probability run of distilqa augment would keep
-            atomic_write_json(path, keep_confident(json.loads(full.read_text()), minp))
+            try:
+                atomic_write_json(path, keep_confident(json.loads(full.read_text()), minp))
+            except InputError as error:
+                print(f"table2_cpu.py: {full}: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
         rows = len(load_examples(path))
         return DataArguments(train_file=str(path)), rows / len(
             load_examples(args.train, limit=args.limit_train)
@@ -499,6 +504,8 @@ def main(argv=None) -> int:
         alpha_attention = args.alpha_attention if "attention" in parts else 0.0
         augmented = "augmented" in parts
         staged = "staged" in parts
+        # a row trained on the filtered variant file, in either stage
+        filtered = bool(minp) and (augmented or staged and args.stage1_augmented)
         key = f"alone/init={init}/seed={seed}"
         # "hidden" / "attention" rows are distilled rows with an alpha_hidden / alpha_attention
         if kind != "alone":
@@ -507,7 +514,7 @@ def main(argv=None) -> int:
             )
             key += f"/aa={alpha_attention:g}" if alpha_attention else ""
             key += f"/aug={args.augment_copies}" if augmented else ""
-            key += f"/minp={minp:g}" if minp and (augmented or staged and args.stage1_augmented) else ""
+            key += f"/minp={minp:g}" if filtered else ""
             key += f"/stage1={args.stage1_epochs:g}" if staged else ""
             key += f"/stage1aug={args.augment_copies}" if staged and args.stage1_augmented else ""
         key += "" if args.layers == DEFAULT_LAYERS else "/layers=" + ",".join(map(str, args.layers))
@@ -536,7 +543,6 @@ def main(argv=None) -> int:
                 epochs = args.student_epochs - args.stage1_epochs
                 fields.update(stage1_epochs=args.stage1_epochs, stage1_alpha_hidden=args.alpha_hidden)
                 fields.update({"stage1_augment_copies": args.augment_copies} if args.stage1_augmented else {})
-                fields.update({"augment_min_probability": minp} if minp and args.stage1_augmented else {})
                 if not Path(init_dir).resolve().is_relative_to(out.resolve()):  # --stage1-from's
                     fields.update(stage1_from=str(Path(init_dir).parent))
             if augmented:  # as many optimizer steps as the other rows: fewer passes over the larger file
@@ -547,7 +553,6 @@ def main(argv=None) -> int:
                     augment_copies=args.augment_copies,
                     train_questions_ratio=round(ratio, 3),
                 )
-                fields.update({"augment_min_probability": minp} if minp else {})
             cfg = config(
                 DistillationConfig,
                 name,
@@ -575,6 +580,7 @@ def main(argv=None) -> int:
                 alpha_hidden=alpha_hidden,
             )
             fields.update({"alpha_attention": alpha_attention} if alpha_attention else {})
+            fields.update({"augment_min_probability": minp} if filtered else {})
             seconds += stage1_s
         record(key, out / name / FINAL_DIR, seconds, **fields, **resumed)
 

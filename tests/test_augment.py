@@ -247,6 +247,11 @@ def test_keep_confident_filters_a_written_file_as_min_probability_would(teacher,
     assert keep_confident(written, 0.0) == written
     with pytest.raises(InputError, match="min_probability"):
         keep_confident(written, 1.0)
+    # a variant that no teacher labelled cannot be filtered: one clear error, not a KeyError
+    qa = {"id": "q-aug1", "question": "x", "answers": [], "augmented_from": "q"}
+    bare = {"data": [{"title": "t", "paragraphs": [{"context": "c", "qas": [qa]}]}]}
+    with pytest.raises(InputError, match="'q-aug1' has no teacher_probability"):
+        keep_confident(bare, 0.5)
 
 
 def test_squad_2_variants_may_be_unanswerable_and_the_file_says_v2(tiny_bert_path, table, tmp_path):

@@ -257,15 +257,21 @@ def keep_confident(squad: dict[str, Any], min_probability: float) -> dict[str, A
     ``augmented_from`` (the original questions) are kept; paragraphs left empty are dropped."""
     if not 0.0 <= min_probability < 1.0:
         raise InputError(f"min_probability must be in [0, 1), got {min_probability}")
+
+    def kept(qa: dict[str, Any]) -> bool:
+        if "augmented_from" not in qa:
+            return True
+        if "teacher_probability" not in qa:
+            raise InputError(
+                f"variant {qa.get('id')!r} has no teacher_probability: filter only files written by distilqa augment"
+            )
+        return qa["teacher_probability"] >= min_probability
+
     data = []
     for article in squad["data"]:
         paragraphs = []
         for paragraph in article["paragraphs"]:
-            qas = [
-                qa
-                for qa in paragraph["qas"]
-                if "augmented_from" not in qa or qa["teacher_probability"] >= min_probability
-            ]
+            qas = [qa for qa in paragraph["qas"] if kept(qa)]
             if qas:
                 paragraphs.append({**paragraph, "qas": qas})
         if paragraphs:
