@@ -41,10 +41,13 @@ def main(argv=None) -> int:
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from onnxruntime.transformers.optimizer import optimize_model
 
-    from distilqa.data import load_examples
-    from distilqa.export import OnnxQAModel, ParityTolerance, _ParityCheck, _qa_head_nodes, export_onnx
-    from distilqa.features import FeatureParams
-    from distilqa.models import load_qa_model, load_tokenizer
+    from distilqa.export.onnx import export_onnx
+    from distilqa.export.parity import ParityTolerance, _ParityCheck
+    from distilqa.export.quantize import _qa_head_nodes
+    from distilqa.infra.models import load_qa_model, load_tokenizer
+    from distilqa.qa.backends import OnnxQAModel
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.features import FeatureParams
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from postprocess_oracle import reference_postprocess
 
-    from distilqa.postprocess import postprocess_predictions
+    from distilqa.qa.postprocess import postprocess_predictions
 
     try:
         from threadpoolctl import threadpool_limits
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| implementation | features/s (wall) | features/s (CPU time) | best wall time (s) |")
         print("|---|---:|---:|---:|")
         for name, wall, cpu in (
-            ("vectorised (`distilqa.postprocess`)", fast_wall, fast_cpu),
+            ("vectorised (`distilqa.qa.postprocess`)", fast_wall, fast_cpu),
             ("loop oracle (transformers-example style)", loop_wall, loop_cpu),
         ):
             print(f"| {name} | {n / wall:,.0f} | {n / cpu:,.0f} | {wall:.3f} |")

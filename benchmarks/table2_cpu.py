@@ -230,7 +230,7 @@ def relocated(settings: dict, out: Path) -> dict:
 def resume_point(folder: Path, settings: dict) -> tuple[int, int] | None:
     """(global step, max steps) of the newest complete Trainer checkpoint in ``folder`` if it was written with
     these ``settings`` (:func:`row_settings`), else None; checkpoints of other settings are deleted."""
-    from distilqa.checkpoints import checkpoint_folders, last_complete_checkpoint, remove_checkpoint
+    from distilqa.infra.checkpoints import checkpoint_folders, last_complete_checkpoint, remove_checkpoint
 
     checkpoint = last_complete_checkpoint(folder) if folder.is_dir() else None
     if checkpoint is None:
@@ -345,22 +345,17 @@ class Results:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from distilqa.augment import keep_confident
-    from distilqa.checkpoints import checkpoint_folders, remove_checkpoint
-    from distilqa.config import (
-        DataArguments,
-        DistillationConfig,
-        DistillModelArguments,
-        ModelArguments,
-        QuestionAnsweringConfig,
-    )
-    from distilqa.data import load_examples
     from distilqa.demo.run import measure, training_config
+    from distilqa.distill.augment import keep_confident
+    from distilqa.distill.config import DistillationConfig, DistillModelArguments
+    from distilqa.distill.student import init_student, save_student
     from distilqa.errors import InputError
-    from distilqa.files import atomic_write_json
-    from distilqa.models import resolve_model
-    from distilqa.pipeline import FINAL_DIR, run_distill, run_train
-    from distilqa.student import init_student, save_student
+    from distilqa.infra.checkpoints import checkpoint_folders, remove_checkpoint
+    from distilqa.infra.files import atomic_write_json
+    from distilqa.infra.models import resolve_model
+    from distilqa.qa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
+    from distilqa.qa.data import load_examples
+    from distilqa.runs import FINAL_DIR, run_distill, run_train
 
     out = Path(args.output).expanduser()
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
-"""Plain-loop SQuAD post-processing: the oracle that ``distilqa.postprocess`` is tested and benchmarked against.
+"""Plain-loop SQuAD post-processing: the oracle that ``distilqa.qa.postprocess`` is tested and benchmarked against.
 
 It follows ``postprocess_qa_predictions`` of the transformers question-answering example loop for loop, with
-the tie-breaking that ``distilqa.postprocess`` documents: top-k by a stable sort (ties -> lower index), candidates
+the tie-breaking that ``distilqa.qa.postprocess`` documents: top-k by a stable sort (ties -> lower index), candidates
 ordered by (score desc, window, start, end), the null entry after spans of equal score. Not part of the package.
 """
 
@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from distilqa.postprocess import PostprocessResult
+from distilqa.qa.postprocess import PostprocessResult
 
 
 def reference_postprocess(
@@ -26,7 +26,7 @@ def reference_postprocess(
     version_2: bool = False,
     null_threshold: float = 0.0,
 ) -> PostprocessResult:
-    """Same signature and result as :func:`distilqa.postprocess.postprocess_predictions`, one window at a time."""
+    """Same signature and result as :func:`distilqa.qa.postprocess.postprocess_predictions`, one window at a time."""
     start_logits = np.asarray(start_logits, dtype=np.float32)
     end_logits = np.asarray(end_logits, dtype=np.float32)
     offsets = np.asarray(offsets)

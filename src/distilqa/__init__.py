@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import importlib
 
+from distilqa import _compat
+
 __version__ = "0.1.0"
 
 _LAZY = {
     "InputError": "distilqa.errors",
-    "load_examples": "distilqa.data",
-    "SquadExamples": "distilqa.data",
-    "prepare_train_features": "distilqa.features",
-    "prepare_eval_features": "distilqa.features",
-    "validate_feature_params": "distilqa.features",
-    "postprocess_predictions": "distilqa.postprocess",
-    "squad_v1_score": "distilqa.metrics",
-    "squad_v2_score": "distilqa.metrics",
-    "score_predictions": "distilqa.metrics",
-    "QAPredictor": "distilqa.inference",
+    "load_examples": "distilqa.qa.data",
+    "SquadExamples": "distilqa.qa.data",
+    "prepare_train_features": "distilqa.qa.features",
+    "prepare_eval_features": "distilqa.qa.features",
+    "validate_feature_params": "distilqa.qa.features",
+    "postprocess_predictions": "distilqa.qa.postprocess",
+    "squad_v1_score": "distilqa.qa.metrics",
+    "squad_v2_score": "distilqa.qa.metrics",
+    "score_predictions": "distilqa.qa.metrics",
+    "QAPredictor": "distilqa.qa.predictor",
 }
 
 __all__ = ["__version__", *_LAZY]
+
+_compat.install()  # the 0.1 module names (distilqa.distillation, ...) keep working for one release
 
 
 def __getattr__(name: str):

@@ -69,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from distilqa.augment import AugmentConfig, NeighbourTable, augment_examples, to_squad_json
-    from distilqa.data import load_examples
+    from distilqa.distill.augment import AugmentConfig, NeighbourTable, augment_examples, to_squad_json
     from distilqa.errors import InputError
-    from distilqa.files import atomic_write_json, check_writable
+    from distilqa.infra.files import atomic_write_json, check_writable
+    from distilqa.qa.data import load_examples
 
     config = AugmentConfig(
         args.copies, args.replace_prob, args.neighbours, args.min_probability, args.seed, not args.no_original

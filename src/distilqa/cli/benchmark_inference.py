@@ -20,7 +20,7 @@ from distilqa.cli.options import add_feature_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from distilqa.benchmark_inference import BACKENDS
+    from distilqa.bench.inference import BACKENDS
 
     parser = argparse.ArgumentParser(
         prog="distilqa benchmark inference", description=__doc__.split("\n\n")[0]
@@ -69,8 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from distilqa.benchmark import child_main
-    from distilqa.benchmark_inference import (
+    from distilqa.bench.inference import (
         RESULT_PREFIX,
         InferenceBenchmarkSettings,
         markdown_report,
@@ -78,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         plot,
         run_benchmark,
     )
+    from distilqa.bench.process import child_main
     from distilqa.errors import InputError
-    from distilqa.files import atomic_write_json, atomic_write_text
+    from distilqa.infra.files import atomic_write_json, atomic_write_text
 
     if args.worker:  # a child process started by measure_in_subprocess
         spec = json.loads(args.worker)
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         doc_stride=args.doc_stride,
         max_query_length=args.max_query_length,
     )
-    from distilqa.benchmark import cpu_model
+    from distilqa.infra.hardware import cpu_model
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     log(f"CPU: {cpu_model()}; threads pinned to {settings.threads}")

@@ -89,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     from distilqa.errors import InputError
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from distilqa.benchmark import child_main
-    from distilqa.benchmark_training import (
+    from distilqa.bench.process import child_main
+    from distilqa.bench.training import (
         RESULT_PREFIX,
         TrainingBenchmarkSettings,
         markdown_report,

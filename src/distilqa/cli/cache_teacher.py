@@ -47,7 +47,8 @@ EXTRA = [
 
 def main(argv: list[str]) -> int:
     from distilqa.cli.args import CONFIG_SUFFIXES, parse_training_args
-    from distilqa.config import DataArguments, DistillationConfig
+    from distilqa.distill.config import DistillationConfig
+    from distilqa.qa.config import DataArguments
 
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip() + "\n", file=sys.stderr)
@@ -73,9 +74,10 @@ def cache_teacher(
     """Build (or validate) the cache for ``distill``'s training features; returns the printed summary."""
     from transformers import set_seed
 
-    from distilqa.models import check_same_tokenizer, load_tokenizer
-    from distilqa.pipeline import load_split
-    from distilqa.teacher_cache import TeacherCache, compute_fingerprint
+    from distilqa.distill.cache.fingerprint import compute_fingerprint
+    from distilqa.distill.cache.store import TeacherCache
+    from distilqa.infra.models import check_same_tokenizer, load_tokenizer
+    from distilqa.runs import load_split
 
     set_seed(config.seed)
     trust = cache_args.trust_remote_code

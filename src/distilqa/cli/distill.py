@@ -15,8 +15,8 @@ from distilqa.cli.train import run_command
 
 
 def main(argv: list[str]) -> int:
-    from distilqa.config import DistillationConfig, DistillModelArguments
-    from distilqa.pipeline import run_distill
+    from distilqa.distill.config import DistillationConfig, DistillModelArguments
+    from distilqa.runs import run_distill
 
     return run_command(
         argv, __doc__, "distilqa distill", DistillModelArguments, DistillationConfig, run_distill

@@ -35,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from distilqa.card import public_value
-    from distilqa.data import load_examples
-    from distilqa.files import atomic_write_json, check_writable
-    from distilqa.metrics import score_predictions
+    from distilqa.infra.cards import public_value
+    from distilqa.infra.files import atomic_write_json, check_writable
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.metrics import score_predictions
 
     options = predict_options(args)
     # Checked, not created: a run that fails on its input leaves no output folder behind.

@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from distilqa.errors import InputError
-    from distilqa.export import ParityTolerance, QuantizeOptions, export_model
+    from distilqa.export.exporter import export_model
+    from distilqa.export.parity import ParityTolerance
+    from distilqa.export.quantize import QuantizeOptions
 
     ops = tuple(op.strip() for op in args.quantize_ops.split(",") if op.strip())
     if not ops:

@@ -41,7 +41,7 @@ def parse_layers(text: str) -> list[int]:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from distilqa.student import check_output_folder, init_student, save_student
+    from distilqa.distill.student import check_output_folder, init_student, save_student
 
     layers = parse_layers(args.layers) if args.layers is not None else None
     # Checked before loading the teacher, which may take a while; save_student checks again.

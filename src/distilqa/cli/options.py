@@ -64,13 +64,13 @@ def add_runtime_args(parser: argparse.ArgumentParser) -> None:
 
 
 def feature_params(args: argparse.Namespace):
-    from distilqa.features import FeatureParams
+    from distilqa.qa.features import FeatureParams
 
     return FeatureParams(args.max_seq_length, args.doc_stride, args.max_query_length)
 
 
 def predict_options(args: argparse.Namespace):
-    from distilqa.inference import PredictOptions
+    from distilqa.qa.predictor import PredictOptions
 
     return PredictOptions(args.n_best, args.max_answer_length, args.null_threshold)
 
@@ -80,9 +80,9 @@ def load_predictor(args: argparse.Namespace, model: str):
 
     The tokenizer is loaded and the windowing checked before the weights, so bad options fail fast and quietly.
     """
-    from distilqa.features import validate_feature_params
-    from distilqa.inference import QAPredictor
-    from distilqa.models import load_tokenizer
+    from distilqa.infra.models import load_tokenizer
+    from distilqa.qa.features import validate_feature_params
+    from distilqa.qa.predictor import QAPredictor
 
     if args.batch_size <= 0:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")

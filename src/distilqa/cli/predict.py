@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         questions, contexts = [args.question], [context]
     options = predict_options(args)
     if args.output:
-        from distilqa.files import check_writable
+        from distilqa.infra.files import check_writable
 
         check_writable(args.output, "--output", folder=False)
     predictor = load_predictor(args, args.model)
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
     payload = answers if args.input else answers[0]
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     if args.output:
-        from distilqa.files import atomic_write_text
+        from distilqa.infra.files import atomic_write_text
 
         atomic_write_text(args.output, text + "\n")
     else:

@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from distilqa.data import load_examples
-    from distilqa.metrics import prediction_coverage, score_predictions
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.metrics import prediction_coverage, score_predictions
 
     examples = load_examples(args.dataset, check_offsets="ignore")
     if not examples.version_2 and (args.na_prob_file or args.na_prob_thresh is not None):

@@ -17,7 +17,7 @@ RESUME = (
 def run_command(argv: list[str], doc: str, prog: str, model_type, config_type, runner) -> int:
     """Parse ``[CONFIG] [--option value ...]`` into (model, data, config) and run ``runner`` with ``--resume``."""
     from distilqa.cli.args import parse_training_args
-    from distilqa.config import DataArguments
+    from distilqa.qa.config import DataArguments
 
     if any(a in ("-h", "--help") for a in argv):
         print(doc.strip() + "\n", file=sys.stderr)
@@ -29,7 +29,7 @@ def run_command(argv: list[str], doc: str, prog: str, model_type, config_type, r
 
 
 def main(argv: list[str]) -> int:
-    from distilqa.config import ModelArguments, QuestionAnsweringConfig
-    from distilqa.pipeline import run_train
+    from distilqa.qa.config import ModelArguments, QuestionAnsweringConfig
+    from distilqa.runs import run_train
 
     return run_command(argv, __doc__, "distilqa train", ModelArguments, QuestionAnsweringConfig, run_train)

@@ -121,10 +121,10 @@ def _cuda() -> bool:
 def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, Any]:
     """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set (``settings`` gives
     max_seq_length and doc_stride; ``device`` the torch device that answers)."""
-    from distilqa.features import FeatureParams
-    from distilqa.inference import QAPredictor
-    from distilqa.metrics import score_predictions
-    from distilqa.models import count_parameters, folder_size_mb
+    from distilqa.infra.models import count_parameters, folder_size_mb
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.metrics import score_predictions
+    from distilqa.qa.predictor import QAPredictor
 
     predictor = QAPredictor.from_pretrained(
         model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride, 64), device=device
@@ -146,19 +146,15 @@ def run_demo(
     output: str | os.PathLike = "distilqa-demo", quick: bool = False, settings: DemoSettings | None = None
 ) -> dict[str, Any]:
     """Run the demo end to end; returns the results and writes the report folder ``output``."""
-    from distilqa.card import hardware_description, write_model_card
-    from distilqa.config import (
-        DataArguments,
-        DistillationConfig,
-        DistillModelArguments,
-        ModelArguments,
-        QuestionAnsweringConfig,
-    )
-    from distilqa.data import load_examples
     from distilqa.demo import demo_data
-    from distilqa.files import atomic_write_json, atomic_write_text, check_writable
-    from distilqa.pipeline import FINAL_DIR, run_distill, run_train
-    from distilqa.student import init_student, save_student
+    from distilqa.distill.config import DistillationConfig, DistillModelArguments
+    from distilqa.distill.student import init_student, save_student
+    from distilqa.infra.cards import write_model_card
+    from distilqa.infra.files import atomic_write_json, atomic_write_text, check_writable
+    from distilqa.infra.hardware import hardware_description
+    from distilqa.qa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
+    from distilqa.qa.data import load_examples
+    from distilqa.runs import FINAL_DIR, run_distill, run_train
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
     out = check_writable(output, "--output")
@@ -255,7 +251,7 @@ def run_demo(
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:
-    from distilqa.benchmark import markdown_table
+    from distilqa.infra.markdown import markdown_table
 
     return markdown_table(
         rows,

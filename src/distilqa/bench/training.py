@@ -1,0 +1,448 @@
+"""The training cost of distillation: seconds per step and peak memory of three ways to train one student.
+
+* ``plain``: the student fine-tuned alone (:class:`distilqa.qa.trainer.QuestionAnsweringTrainer`), the baseline;
+* ``online``: distillation with the teacher run on every batch (:class:`distilqa.distill.trainer.DistillationTrainer`);
+* ``cached``: distillation from a :class:`distilqa.distill.cache.store.TeacherCache`, whose one-time build is timed
+  separately (``cache_build_s``);
+* ``hidden``: the online teacher plus the hidden-state term (``alpha_hidden``; both models return all their
+  hidden states), when student and teacher have the same hidden size (skipped otherwise);
+* ``attention``: the online teacher plus MiniLMv2's self-attention relation term (``alpha_attention``,
+  ``attention_relation_heads``), when the relation heads divide both hidden sizes (skipped otherwise).
+
+All modes see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
+a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), so their RSS peaks are separate
+and none inherits another's allocator state or warm caches.
+
+**Timing.** A :class:`StepClock` callback stamps ``on_step_end`` (after a CUDA synchronise on a GPU); a step's
+time is the interval between consecutive stamps. Intervals, rather than ``on_step_begin`` -> ``on_step_end``,
+include fetching and collating the batch, which the cached mode changes (its extra ``feature_index`` column), as
+well as the cache lookup. ``s_per_step`` is the median interval after ``warmup_steps`` (every step does the same
+work, so the median is the typical step and ignores bursts of other load on a shared machine);
+``s_per_step_mean`` (total time after warm-up / steps) is reported beside it. ``cpu_s_per_step`` is the median
+of the process's CPU seconds per step (all threads): on a machine shared with other jobs it varies far less than
+wall time, so ``*_cpu_over_plain`` is the steadier ratio there (it counts OpenMP spin-waits as work, though).
+
+**Memory.** RSS sampled every 10 ms during ``trainer.train()`` (:class:`distilqa.bench.process.PeakRss`): the
+models, optimizer state, activations and, for ``cached``, the pages of the cache that were read. Sampling can
+miss a short peak, so the kernel's exact high-water mark of the (fresh) process, ``ru_maxrss``, is reported
+beside it as ``process_max_rss_mb``. On a GPU, ``torch.cuda.max_memory_allocated`` too.
+
+**Noise.** ``repeats`` > 1 runs the modes in interleaved rounds (plain, online, cached, plain, ...) and keeps each
+mode's fastest round, the least disturbed by other load on the machine; every round's figure is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from distilqa.bench.process import PeakRss, peak_rss_mb, run_child
+from distilqa.infra.hardware import hardware_line, pin_threads
+
+MODES = ("plain", "online", "cached", "hidden", "attention")
+RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
+CACHE_DIR = "teacher-cache"
+QA_TEACHER_DIR = "teacher-qa"
+
+
+@dataclass
+class TrainingBenchmarkSettings:
+    """What every mode shares.
+
+    Args:
+        teacher, student (`str`): model folders or hub names. A teacher without a QA head (a base encoder) gets
+            a newly initialised, seeded one, saved under ``output_dir`` (enough for timing, not for accuracy).
+        train_file (`str`): SQuAD training data.
+        output_dir (`str`): scratch folder (Trainer outputs, the cache).
+        steps (`int`, defaults to 30): timed optimizer steps, after ``warmup_steps`` (defaults to 5) untimed ones.
+        batch_size (`int`, defaults to 16): windows per step (no gradient accumulation).
+        max_seq_length, doc_stride, max_query_length (`int`): windowing.
+        max_train_samples (`int`, *optional*): questions to read; default ``(warmup_steps + steps) * batch_size``
+            (at least one window each). The first ``(warmup_steps + steps) * batch_size`` windows are kept: one
+            epoch, and the cache holds exactly the windows trained on.
+        teacher_dtype (`str`, defaults to "float32"): precision of the online teacher and of the cache build.
+        threads (`int`, *optional*): torch / OpenMP threads (default: torch's choice).
+        device (`str`, defaults to "cpu"): "cpu" or "cuda".
+        alpha_hidden (`float`, defaults to 10.0): weight of the hidden-state term in the ``hidden`` mode.
+        alpha_attention (`float`, defaults to 1.0), attention_relation_heads (`int`, defaults to 12): the attention
+            relation term of the ``attention`` mode.
+    """
+
+    teacher: str
+    student: str
+    train_file: str
+    output_dir: str
+    steps: int = 30
+    warmup_steps: int = 5
+    batch_size: int = 16
+    max_seq_length: int = 256
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_train_samples: int | None = None
+    teacher_dtype: str = "float32"
+    threads: int | None = None
+    device: str = "cpu"
+    seed: int = 0
+    learning_rate: float = 5e-5
+    alpha_hidden: float = 10.0
+    alpha_attention: float = 1.0
+    attention_relation_heads: int = 12
+
+    def __post_init__(self):
+        from distilqa.errors import InputError
+
+        if self.steps < 1 or self.warmup_steps < 0:
+            raise InputError(
+                f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}"
+            )
+        if self.alpha_hidden < 0:
+            raise InputError(f"--alpha-hidden must be >= 0, got {self.alpha_hidden}")
+        if self.alpha_attention <= 0 or self.attention_relation_heads < 1:
+            raise InputError(
+                f"--alpha-attention must be > 0 (the attention mode times that term) and --attention-relation-heads >= 1, got {self.alpha_attention} and {self.attention_relation_heads}"
+            )
+        if self.max_train_samples is None:
+            self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size
+
+
+class StepClock(TrainerCallback):
+    """Wall-clock (``perf_counter``, CUDA synchronised) and process-CPU (``process_time``) stamps of
+    ``on_train_begin`` and every ``on_step_end``."""
+
+    def __init__(self):
+        self.stamps: list[tuple[float, float]] = []
+
+    def _stamp(self):
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        self.stamps.append((time.perf_counter(), time.process_time()))
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.stamps = []
+        self._stamp()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._stamp()
+
+    def intervals(self, warmup_steps: int, cpu: bool = False) -> list[float]:
+        """Seconds of each step after the first ``warmup_steps`` (from one step end to the next)."""
+        if len(self.stamps) - 1 <= warmup_steps:
+            raise ValueError(
+                f"only {len(self.stamps) - 1} steps ran; need more than {warmup_steps} warm-up steps"
+            )
+        times = [stamp[1 if cpu else 0] for stamp in self.stamps[warmup_steps:]]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+    def seconds_per_step(self, warmup_steps: int, cpu: bool = False) -> float:
+        """Median step time after warm-up (``cpu``: process CPU seconds, all threads)."""
+        return statistics.median(self.intervals(warmup_steps, cpu))
+
+    def mean_seconds_per_step(self, warmup_steps: int) -> float:
+        """Total wall time after warm-up divided by the steps."""
+        return statistics.fmean(self.intervals(warmup_steps))
+
+
+def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
+    """The teacher to use and a note: the given QA model, or a QA copy of a base encoder with a seeded new head."""
+    from transformers import AutoConfig, set_seed
+
+    from distilqa.infra.models import is_qa_config, load_qa_model, load_tokenizer, resolve_model
+
+    teacher = resolve_model(settings.teacher)  # the packaged-model alias and run folders, as everywhere else
+    if is_qa_config(AutoConfig.from_pretrained(teacher, trust_remote_code=False)):
+        return teacher, "QA model as given"
+    folder = Path(settings.output_dir) / QA_TEACHER_DIR
+    set_seed(settings.seed)
+    load_qa_model(teacher, require_qa_head=False).save_pretrained(folder)
+    load_tokenizer(teacher).save_pretrained(folder)
+    return str(
+        folder
+    ), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
+
+
+def _features(settings: TrainingBenchmarkSettings):
+    from distilqa.infra.models import load_tokenizer
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.features import FeatureParams, build_train_features
+
+    tokenizer = load_tokenizer(settings.student)
+    examples = load_examples(settings.train_file, limit=settings.max_train_samples)
+    params = FeatureParams(settings.max_seq_length, settings.doc_stride, settings.max_query_length)
+    features = build_train_features(examples, tokenizer, params).remove_columns(["example_index"])
+    # Exactly the windows the steps consume (one epoch): the cache build then costs what a run would need.
+    return tokenizer, features.select(
+        range(min(len(features), (settings.warmup_steps + settings.steps) * settings.batch_size))
+    )
+
+
+def _config(settings: TrainingBenchmarkSettings, mode: str):
+    from distilqa.distill.config import DistillationConfig
+    from distilqa.qa.config import QuestionAnsweringConfig
+
+    values = dict(
+        output_dir=str(Path(settings.output_dir) / mode),
+        max_steps=settings.warmup_steps + settings.steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        max_seq_length=settings.max_seq_length,
+        doc_stride=settings.doc_stride,
+        max_query_length=settings.max_query_length,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=settings.device == "cpu",
+        dataloader_pin_memory=settings.device != "cpu",
+        seed=settings.seed,
+    )
+    if mode == "plain":
+        return QuestionAnsweringConfig(**values)
+    return DistillationConfig(
+        **values,
+        teacher_dtype=settings.teacher_dtype,
+        cache_spot_check=0,
+        alpha_hidden=settings.alpha_hidden if mode == "hidden" else 0.0,
+        alpha_attention=settings.alpha_attention if mode == "attention" else 0.0,
+        attention_relation_heads=settings.attention_relation_heads,
+    )
+
+
+def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
+    """Run one mode in this process: "build" (the cache) or one of :data:`MODES`; returns its measurements."""
+    import torch
+    from transformers import set_seed
+
+    from distilqa.distill.cache.fingerprint import compute_fingerprint
+    from distilqa.distill.cache.store import TeacherCache
+    from distilqa.distill.trainer import CACHE_INDEX, DistillationTrainer
+    from distilqa.infra.models import load_qa_model
+    from distilqa.qa.trainer import QuestionAnsweringTrainer
+
+    pin_threads(settings.threads)
+    set_seed(settings.seed)
+    tokenizer, features = _features(settings)
+    config = _config(settings, mode)
+    cache_dir = Path(settings.output_dir) / CACHE_DIR
+    if mode == "build":
+        began = time.perf_counter()
+        cache = TeacherCache.build(cache_dir, settings.teacher, tokenizer, features, config)
+        seconds = time.perf_counter() - began
+        return {
+            "mode": mode,
+            "cache_build_s": round(seconds, 3),
+            "cache_rows": len(cache),
+            "cache_mb": cache.size_mb,
+        }
+    student = load_qa_model(settings.student, require_qa_head=False)
+    common = dict(
+        model=student,
+        args=config,
+        train_dataset=features,
+        processing_class=tokenizer,
+        callbacks=[clock := StepClock()],
+    )
+    if mode == "plain":
+        trainer = QuestionAnsweringTrainer(**common)
+    elif mode in ("online", "hidden", "attention"):
+        trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
+    elif mode == "cached":
+        fingerprint = compute_fingerprint(
+            settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype
+        )
+        cache = TeacherCache.load(cache_dir, fingerprint)
+        common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
+        trainer = DistillationTrainer(teacher_cache=cache, **common)
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose build or one of {MODES}")
+    cuda = torch.device(config.device).type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRss() as rss:
+        rss_start = rss.peak_mb
+        trainer.train()
+    result = {
+        "mode": mode,
+        "s_per_step": round(clock.seconds_per_step(settings.warmup_steps), 4),
+        "s_per_step_mean": round(clock.mean_seconds_per_step(settings.warmup_steps), 4),
+        "cpu_s_per_step": round(clock.seconds_per_step(settings.warmup_steps, cpu=True), 4),
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "peak_rss_mb": rss.peak_mb,
+        "rss_at_start_mb": rss_start,
+        "process_max_rss_mb": peak_rss_mb(),
+        "steps": trainer.state.global_step,
+        "windows": len(features),
+    }
+    if cuda:
+        result["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 1e6, 1)
+    return result
+
+
+def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
+    """:func:`run_mode` in a fresh Python process; its result comes back as one JSON line on stdout."""
+    env = dict(os.environ)
+    if settings.threads:
+        env.update(OMP_NUM_THREADS=str(settings.threads), MKL_NUM_THREADS=str(settings.threads))
+    command = [
+        sys.executable,
+        "-m",
+        "distilqa.cli.benchmark_training",
+        "--mode",
+        mode,
+        "--settings-json",
+        json.dumps(asdict(settings)),
+    ]
+    return run_child(command, env, RESULT_PREFIX, f"benchmark mode {mode!r}")
+
+
+def run_benchmark(
+    settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None
+) -> dict[str, Any]:
+    """Build the cache, then time every mode of :data:`MODES` that applies (``repeats`` interleaved rounds).
+
+    Args:
+        isolate (`bool`, defaults to `True`): one subprocess per mode. `False` runs them in this process (for
+            tests): the RSS peaks then include whatever earlier modes left behind.
+        log (`callable`, *optional*): called with a progress line after each mode.
+
+    Returns:
+        `dict`: per mode ``s_per_step``, ``peak_rss_mb`` (and ``runs_s_per_step``); ``cache_build_s``, the ratios
+        ``online_over_plain`` / ``cached_over_plain`` (time) and ``*_rss_over_plain`` (memory), hardware, settings.
+    """
+    log = log or (lambda line: None)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    teacher, teacher_note = prepare_teacher(settings)
+    settings = TrainingBenchmarkSettings(**{**asdict(settings), "teacher": teacher})
+    run = run_mode_in_subprocess if isolate else run_mode
+    build = run(settings, "build")
+    log(
+        f"cache build: {build['cache_build_s']:.1f} s for {build['cache_rows']:,} windows ({build['cache_mb']:.1f} MB)"
+    )
+    sizes = _hidden_sizes(settings)
+    modes = list(MODES)
+    if len(set(sizes)) > 1:
+        modes.remove("hidden")
+        log("hidden mode skipped: student and teacher hidden sizes differ")
+    if any(size % settings.attention_relation_heads for size in sizes):
+        modes.remove("attention")
+        log(
+            f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}"
+        )
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for round_ in range(repeats):
+        for mode in modes:
+            result = run(settings, mode)
+            runs[mode].append(result)
+            log(
+                f"round {round_ + 1}/{repeats} {mode}: {result['s_per_step']:.3f} s/step "
+                f"({result['cpu_s_per_step']:.3f} CPU s), peak RSS {result['peak_rss_mb']:.0f} MB"
+            )
+    report: dict[str, Any] = {}
+    for mode in modes:
+        best = min(runs[mode], key=lambda r: r["s_per_step"])
+        report[mode] = {
+            "s_per_step": best["s_per_step"],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[mode]),
+            "s_per_step_mean": best["s_per_step_mean"],
+            "cpu_s_per_step": min(r["cpu_s_per_step"] for r in runs[mode]),
+            "rss_at_start_mb": best["rss_at_start_mb"],
+            "process_max_rss_mb": max(r["process_max_rss_mb"] for r in runs[mode]),
+            "runs_s_per_step": [r["s_per_step"] for r in runs[mode]],
+            "runs_load_average_1min": [r["load_average_1min"] for r in runs[mode]],
+            **({"cuda_peak_mb": best["cuda_peak_mb"]} if "cuda_peak_mb" in best else {}),
+        }
+    plain = report["plain"]
+    for mode in modes[1:]:
+        report[f"{mode}_over_plain"] = round(report[mode]["s_per_step"] / plain["s_per_step"], 3)
+        report[f"{mode}_cpu_over_plain"] = round(report[mode]["cpu_s_per_step"] / plain["cpu_s_per_step"], 3)
+        report[f"{mode}_rss_over_plain"] = round(report[mode]["peak_rss_mb"] / plain["peak_rss_mb"], 3)
+        report[f"{mode}_max_rss_over_plain"] = round(
+            report[mode]["process_max_rss_mb"] / plain["process_max_rss_mb"], 3
+        )
+    report.update(
+        cache_build_s=build["cache_build_s"],
+        cache_rows=build["cache_rows"],
+        cache_mb=build["cache_mb"],
+        hardware=hardware_line(_threads(settings)),
+        load_average=[round(x, 2) for x in load_before] if load_before else None,
+        settings={
+            **asdict(settings),
+            "teacher_note": teacher_note,
+            "repeats": repeats,
+            "windows": runs["plain"][0]["windows"],
+        },
+    )
+    return report
+
+
+def _hidden_sizes(settings: TrainingBenchmarkSettings) -> tuple[int, int]:
+    """The student's and the teacher's hidden sizes, from their configs."""
+    from distilqa.infra.models import load_qa_config
+
+    return tuple(
+        load_qa_config(name, require_qa_head=False).hidden_size
+        for name in (settings.student, settings.teacher)
+    )
+
+
+def _threads(settings: TrainingBenchmarkSettings) -> int:
+    import torch
+
+    return settings.threads or torch.get_num_threads()
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The report as a markdown table plus the build time, hardware and settings lines."""
+    from distilqa.infra.markdown import markdown_table
+
+    rows = []
+    for mode in (m for m in MODES if m in report):
+        entry = report[mode]
+        rows.append(
+            {
+                "mode": mode,
+                "s": entry["s_per_step"],
+                "x": 1.0 if mode == "plain" else report[f"{mode}_over_plain"],
+                "cpu": entry["cpu_s_per_step"],
+                "xc": 1.0 if mode == "plain" else report[f"{mode}_cpu_over_plain"],
+                "rss": entry["peak_rss_mb"],
+                "max": entry["process_max_rss_mb"],
+                "xr": 1.0 if mode == "plain" else report[f"{mode}_rss_over_plain"],
+                "gpu": entry.get("cuda_peak_mb"),
+            }
+        )
+    columns = [
+        ("mode", "mode"),
+        ("s", "s / step"),
+        ("x", "x plain"),
+        ("cpu", "CPU s / step"),
+        ("xc", "CPU x plain"),
+        ("rss", "peak RSS (MB)"),
+        ("xr", "RSS x plain"),
+        ("max", "process max RSS (MB)"),
+    ]
+    if any(r["gpu"] is not None for r in rows):
+        columns.append(("gpu", "CUDA peak (MB)"))
+    s = report["settings"]
+    lines = [
+        markdown_table(rows, columns),
+        "",
+        f"One-time cache build: {report['cache_build_s']:.1f} s for {report['cache_rows']:,} windows ({report['cache_mb']:.1f} MB).",
+        f"Hardware: {report['hardware']}; load average before: {report['load_average']}.",
+        f"Settings: {s['steps']} timed steps after {s['warmup_steps']} warm-up, batch {s['batch_size']}, "
+        f"max_seq_length {s['max_seq_length']}, doc_stride {s['doc_stride']}, {s['windows']:,} windows, "
+        f"teacher {s['teacher']} ({s['teacher_note']}, {s['teacher_dtype']}), student {s['student']}, "
+        f"device {s['device']}, best of {s['repeats']} interleaved round(s).",
+    ]
+    return "\n".join(lines)

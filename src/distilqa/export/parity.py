@@ -1,0 +1,118 @@
+"""The parity check that gates an export: the exported model against PyTorch fp32 on real features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilqa.errors import InputError
+from distilqa.qa.backends import OnnxQAModel
+from distilqa.qa.metrics import paired_bootstrap_interval, question_f1
+
+
+class ParityError(InputError):
+    """The exported model does not match the PyTorch model within the stated tolerance."""
+
+
+@dataclass
+class ParityTolerance:
+    """What the exported model must meet before it is written.
+
+    Args:
+        max_logit_diff (`float`, defaults to 1e-3): fp32: largest allowed |ONNX - PyTorch| start/end logit over
+            the real (non-padding) tokens of every window.
+        min_span_agreement (`float`, defaults to 0.8): INT8: share of questions whose answer text equals the
+            PyTorch fp32 model's. On a CPU without VNNI, per-channel INT8 students changed about 15% of their
+            answers while F1 moved by less than 0.7 points (docs/RESULTS.md, section 5); F1 is the real guard.
+        max_f1_drop (`float`, defaults to 1.0): INT8: largest allowed F1 loss (points) against PyTorch fp32.
+    """
+
+    max_logit_diff: float = 1e-3
+    min_span_agreement: float = 0.8
+    max_f1_drop: float = 1.0
+
+    def __post_init__(self):
+        for name in ("max_logit_diff", "max_f1_drop"):
+            if getattr(self, name) < 0:
+                raise InputError(
+                    f"{name} must be >= 0, got {getattr(self, name)}; pass --{name.replace('_', '-')} 0 or more"
+                )
+        if not 0.0 <= self.min_span_agreement <= 1.0:
+            raise InputError(
+                f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min-span-agreement 0.9"
+            )
+
+
+class ParityCheck:
+    """PyTorch fp32 answers and logits on the parity features, and comparisons of exports against them."""
+
+    def __init__(self, model, tokenizer, examples, params, tolerance: ParityTolerance, batch_size: int):
+        from distilqa.qa.features import build_eval_features
+        from distilqa.qa.predictor import QAPredictor
+
+        self.tokenizer, self.examples, self.params = tokenizer, examples, params
+        self.tolerance, self.batch_size = tolerance, batch_size
+        self.features = build_eval_features(examples, tokenizer, params)
+        self.mask = np.asarray(self.features["attention_mask"], dtype=bool)
+        self.start, self.end, self.predictions, self.scores = self._run(QAPredictor(model, tokenizer, params))
+        self.question_f1 = question_f1(examples, self.predictions)
+        self.failures: list[str] = []
+
+    def _run(self, predictor):
+        from distilqa.qa.metrics import score_predictions
+        from distilqa.qa.postprocess import offsets_array, postprocess_predictions
+
+        start, end = predictor.logits(self.features, batch_size=self.batch_size, progress=False)
+        offsets = offsets_array(self.features["offset_mapping"])
+        v2 = self.examples.version_2
+        result = postprocess_predictions(
+            self.examples, self.features["example_id"], offsets, start, end, version_2=v2
+        )
+        scores = score_predictions(
+            self.examples, result.predictions, na_probs=result.null_odds if v2 else None
+        )
+        em = scores.get("exact_match", scores.get("exact", 0.0))
+        return (
+            start,
+            end,
+            result.predictions,
+            {"exact_match": round(float(em), 2), "f1": round(float(scores["f1"]), 2)},
+        )
+
+    def compare(self, onnx_file: Path, quantized: bool) -> dict[str, Any]:
+        """Run the export on the same features; record a failure when it misses the tolerance."""
+        from distilqa.qa.predictor import QAPredictor
+
+        start, end, predictions, scores = self._run(
+            QAPredictor(OnnxQAModel(onnx_file), self.tokenizer, self.params)
+        )
+        diff = max(np.abs(self.start - start)[self.mask].max(), np.abs(self.end - end)[self.mask].max())
+        same = sum(predictions.get(k) == v for k, v in self.predictions.items())
+        low, high = paired_bootstrap_interval(self.question_f1, question_f1(self.examples, predictions))
+        result = {
+            "max_abs_logit_diff": float(diff),
+            "span_agreement": round(same / len(self.predictions), 4),
+            **scores,
+            "f1_change": round(scores["f1"] - self.scores["f1"], 2),
+            # 95% paired bootstrap interval over these questions: how much the change could move on another
+            # sample of the same size
+            "f1_change_95ci": [round(low, 2), round(high, 2)],
+        }
+        tol = self.tolerance
+        if not quantized and result["max_abs_logit_diff"] > tol.max_logit_diff:
+            self.failures.append(
+                f"fp32 max |logit diff| {diff:.2e} > --max-logit-diff {tol.max_logit_diff:g}"
+            )
+        if quantized and result["span_agreement"] < tol.min_span_agreement:
+            self.failures.append(
+                f"INT8 span agreement {result['span_agreement']:.1%} < --min-span-agreement {tol.min_span_agreement:g}"
+            )
+        if quantized and -result["f1_change"] > tol.max_f1_drop:
+            self.failures.append(
+                f"INT8 F1 drop {-result['f1_change']:.2f} > --max-f1-drop {tol.max_f1_drop:g} (95% interval "
+                f"of the change on these {len(self.predictions)} questions: {low:+.2f} to {high:+.2f})"
+            )
+        return result

@@ -1,0 +1,107 @@
+"""Configuration of QA fine-tuning: the data, the model, and ``QuestionAnsweringConfig`` (a ``TrainingArguments``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from distilqa.errors import InputError
+from distilqa.qa.features import FeatureParams
+
+
+@dataclass
+class DataArguments:
+    """Where the SQuAD data comes from."""
+
+    train_file: str | None = field(
+        default=None, metadata={"help": "training data: SQuAD .json/.jsonl file or hub dataset name"}
+    )
+    eval_file: str | None = field(
+        default=None, metadata={"help": "evaluation data: SQuAD .json/.jsonl file or hub dataset name"}
+    )
+    train_split: str = field(default="train", metadata={"help": "split of a hub training dataset"})
+    eval_split: str = field(default="validation", metadata={"help": "split of a hub evaluation dataset"})
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "use only the first N training questions"}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "use only the first N evaluation questions"}
+    )
+
+    def __post_init__(self):
+        if not self.train_file:
+            raise InputError(
+                "no training data: pass --train_file FILE (SQuAD .json/.jsonl or a hub dataset name)"
+            )
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InputError(f"{name} must be >= 1, got {value}; pass --{name} N or leave it out")
+
+
+@dataclass
+class ModelArguments:
+    """The model to fine-tune with ``distilqa train``."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "model folder or hub name (a QA model or a base encoder)"}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow custom modelling code from the checkpoint"}
+    )
+
+    def __post_init__(self):
+        if not self.model_name_or_path:
+            raise InputError("no model: pass --model_name_or_path FOLDER_OR_HUB_NAME")
+
+
+@dataclass
+class QuestionAnsweringConfig(TrainingArguments):
+    """``TrainingArguments`` plus windowing and post-processing for extractive QA.
+
+    Evaluation runs the package's post-processing and SQuAD metrics, so ``metric_for_best_model`` can be
+    ``"f1"`` / ``"exact_match"`` (v1.1) or ``"f1"`` / ``"exact"`` / ``"best_f1"`` (v2.0).
+    """
+
+    max_seq_length: int = field(default=384, metadata={"help": "tokens per window, question included"})
+    doc_stride: int = field(
+        default=128, metadata={"help": "tokens of overlap between windows of a long context"}
+    )
+    max_query_length: int = field(default=64, metadata={"help": "questions are cut to this many tokens"})
+    n_best: int = field(default=20, metadata={"help": "candidate starts/ends per window in post-processing"})
+    max_answer_length: int = field(default=30, metadata={"help": "longest answer in tokens"})
+    null_threshold: float = field(
+        default=0.0, metadata={"help": "SQuAD 2.0: answer '' when null - best span score exceeds this"}
+    )
+
+    def __post_init__(self):
+        if not self.output_dir:
+            raise InputError(
+                "no output folder: pass --output_dir DIR (checkpoints, the final model and metrics go there)"
+            )
+        for name in ("n_best", "max_answer_length"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}; pass --{name} 1 or more")
+        if self.load_best_model_at_end and self.metric_for_best_model is None:
+            self.metric_for_best_model = (
+                "f1"  # the SQuAD headline metric, not HF's default eval_loss (we have none)
+            )
+        super().__post_init__()
+        if self.dataloader_pin_memory and not _accelerator_available():
+            self.dataloader_pin_memory = (
+                False  # pinning needs an accelerator; torch warns at every epoch otherwise
+            )
+
+    @property
+    def feature_params(self) -> FeatureParams:
+        return FeatureParams(self.max_seq_length, self.doc_stride, self.max_query_length)
+
+
+def _accelerator_available() -> bool:
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:
+        return accelerator.is_available()
+    return torch.cuda.is_available()

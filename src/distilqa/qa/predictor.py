@@ -1,0 +1,218 @@
+"""One predictor for every path that runs a QA model: evaluate, predict, the trainer-free demo steps, benchmarks.
+
+:class:`QAPredictor` wraps a PyTorch model or an exported ONNX folder behind the same calls, builds features
+with :mod:`distilqa.qa.features` and turns logits into answers with :mod:`distilqa.qa.postprocess`, so every backend
+is scored by identical code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distilqa.errors import InputError
+from distilqa.qa.features import FeatureParams, build_eval_features, model_input_names
+
+
+@dataclass
+class PredictOptions:
+    """Post-processing options.
+
+    Args:
+        n_best (`int`, defaults to 20): candidate starts/ends per window and answers kept per question.
+        max_answer_length (`int`, defaults to 30): longest answer, in tokens.
+        null_threshold (`float`, defaults to 0.0): SQuAD 2.0: answer "" when null score - best span score > this.
+    """
+
+    n_best: int = 20
+    max_answer_length: int = 30
+    null_threshold: float = 0.0
+
+    def __post_init__(self):
+        if self.n_best <= 0:
+            raise InputError(f"n_best must be >= 1, got {self.n_best}; pass --n-best 1 or more")
+        if self.max_answer_length <= 0:
+            raise InputError(
+                f"max_answer_length must be >= 1, got {self.max_answer_length}; pass --max-answer-length 1 or more"
+            )
+
+
+def is_onnx_folder(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / "model.onnx").exists()
+
+
+class QAPredictor:
+    """Run a QA model (PyTorch or ONNX) over SQuAD examples or free question/context pairs.
+
+    Args:
+        model: a ``PreTrainedModel`` for question answering, or any callable backend with
+            ``__call__(inputs: dict[str, np.ndarray]) -> (start_logits, end_logits)`` and ``input_names``.
+        tokenizer: its fast tokenizer.
+        params (:class:`FeatureParams`): windowing (max_seq_length 384, doc_stride 128 by default).
+        device (`str`, defaults to ``"cpu"``): torch device for PyTorch models.
+
+    Example::
+
+        >>> predictor = QAPredictor.from_pretrained("runs/student")
+        >>> predictor.answer(["Who wrote it?"], ["It was written by Ada Lovelace in 1843."])
+        [{'answer': 'ada lovelace', ...}]
+    """
+
+    def __init__(self, model, tokenizer, params: FeatureParams | None = None, device: str = "cpu"):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.params = params or FeatureParams()
+        self.device = device
+        self.backend = "onnx" if not hasattr(model, "parameters") else "torch"
+        if self.backend == "torch":
+            model.to(device)
+            model.eval()
+            self.input_names = [n for n in tokenizer.model_input_names if n in _forward_args(model)]
+        else:
+            self.input_names = list(model.input_names)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        params: FeatureParams | None = None,
+        device: str = "cpu",
+        trust_remote_code: bool = False,
+        tokenizer=None,
+    ) -> QAPredictor:
+        """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``.
+
+        ``tokenizer`` (already loaded from the same folder) skips loading it again.
+        """
+        from distilqa.infra.models import load_qa_model, load_tokenizer
+
+        if is_onnx_folder(name_or_path):
+            from distilqa.qa.backends import OnnxQAModel
+
+            model = OnnxQAModel(Path(name_or_path) / "model.onnx")
+        else:
+            model = load_qa_model(name_or_path, require_qa_head=True, trust_remote_code=trust_remote_code)
+        if tokenizer is None:
+            tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
+        return cls(model, tokenizer, params=params, device=device)
+
+    def logits(self, features, batch_size: int = 32, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits, shape (num_features, max_seq_length), float32.
+
+        Each batch is cut to its longest real sequence (trailing padding columns are not computed) and the
+        logits are padded back with a very low value, where the offsets say "not context" anyway.
+        """
+        from tqdm.auto import tqdm
+
+        if batch_size <= 0:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}; pass --batch-size 1 or more")
+        names = [n for n in model_input_names(features) if n in self.input_names]
+        columns = {n: np.asarray(features[n], dtype=np.int64) for n in names}
+        total, length = columns["input_ids"].shape
+        starts = np.full((total, length), -1e4, dtype=np.float32)
+        ends = np.full((total, length), -1e4, dtype=np.float32)
+        lengths = columns["attention_mask"].sum(axis=1)
+        bar = tqdm(total=total, desc="Predicting", unit="win", disable=not progress, leave=False)
+        for begin in range(0, total, batch_size):
+            stop = min(begin + batch_size, total)
+            width = int(lengths[begin:stop].max())
+            batch = {n: c[begin:stop, :width] for n, c in columns.items()}
+            start, end = self._forward(batch)
+            starts[begin:stop, :width] = start
+            ends[begin:stop, :width] = end
+            bar.update(stop - begin)
+        bar.close()
+        return starts, ends
+
+    def _forward(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend != "torch":
+            return self.model(batch)
+        import torch
+
+        with torch.inference_mode():
+            inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+            out = self.model(**inputs)
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
+
+    def predict_examples(
+        self,
+        examples,
+        batch_size: int = 32,
+        options: PredictOptions | None = None,
+        version_2: bool | None = None,
+        progress: bool = True,
+    ):
+        """Answers for SQuAD examples: a :class:`distilqa.qa.postprocess.PostprocessResult`."""
+        from distilqa.qa.postprocess import offsets_array, postprocess_predictions
+
+        options = options or PredictOptions()
+        features = build_eval_features(examples, self.tokenizer, self.params)
+        start, end = self.logits(features, batch_size=batch_size, progress=progress)
+        v2 = getattr(examples, "version_2", False) if version_2 is None else version_2
+        return postprocess_predictions(
+            examples,
+            features["example_id"],
+            offsets_array(features["offset_mapping"]),
+            start,
+            end,
+            n_best=options.n_best,
+            max_answer_length=options.max_answer_length,
+            version_2=v2,
+            null_threshold=options.null_threshold,
+        )
+
+    def answer(
+        self,
+        questions: list[str],
+        contexts: list[str],
+        batch_size: int = 32,
+        options: PredictOptions | None = None,
+        allow_null: bool = False,
+        progress: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Answer free question/context pairs: ``[{"answer", "score", "probability", "start", "end"}]``."""
+        from distilqa.qa.data import SquadExamples
+
+        if len(questions) != len(contexts):
+            raise InputError(
+                f"got {len(questions)} questions but {len(contexts)} contexts; give one context per question"
+            )
+        rows = []
+        for i, (question, context) in enumerate(zip(questions, contexts, strict=True)):
+            for key, value in (("question", question), ("context", context)):
+                if not isinstance(value, str) or not value.strip():
+                    raise InputError(f"item {i}: '{key}' is missing or empty; give non-empty text")
+            rows.append(
+                {
+                    "id": str(i),
+                    "question": question,
+                    "context": context,
+                    "answers": {"text": [], "answer_start": []},
+                }
+            )
+        examples = SquadExamples(rows, version_2=allow_null, source="input")
+        result = self.predict_examples(examples, batch_size=batch_size, options=options, progress=progress)
+        answers = []
+        for row in rows:
+            best = result.best_entry(row["id"])
+            answers.append(
+                {
+                    "question": row["question"],
+                    "answer": result.predictions[row["id"]],
+                    "score": None if best is None else float(best["start_logit"] + best["end_logit"]),
+                    "probability": None if best is None else float(best["probability"]),
+                    "start": None if best is None else int(best["start"]),
+                    "end": None if best is None else int(best["end"]),
+                }
+            )
+        return answers
+
+
+def _forward_args(model) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)

@@ -1,0 +1,297 @@
+"""The runs behind ``distilqa train`` and ``distilqa distill``: data -> features -> Trainer -> saved model + card.
+
+Output folder layout::
+
+    OUTPUT_DIR/
+      checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one, see
+                             :mod:`distilqa.infra.checkpoints`; ``--resume`` starts from the newest complete one)
+      model/                 the final model + tokenizer + README.md model card (written atomically)
+      metrics.json           final metrics, hyperparameters, timings
+      eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from distilqa.errors import InputError
+from distilqa.infra.checkpoints import last_complete_checkpoint
+from distilqa.infra.files import atomic_directory, atomic_write_json, check_writable
+from distilqa.qa.features import trim_padding_collator
+
+logger = logging.getLogger(__name__)
+
+FINAL_DIR = "model"
+
+
+def load_split(data_args, tokenizer, config, which: str):
+    """Examples and features for ``which`` in {"train", "eval"}, or (None, None) when no file is given."""
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.features import build_eval_features, build_train_features
+
+    source = data_args.train_file if which == "train" else data_args.eval_file
+    if not source:
+        return None, None
+    split = data_args.train_split if which == "train" else data_args.eval_split
+    limit = data_args.max_train_samples if which == "train" else data_args.max_eval_samples
+    examples = load_examples(
+        source, split=split, check_offsets="error" if which == "train" else "ignore", limit=limit
+    )
+    build = build_train_features if which == "train" else build_eval_features
+    return examples, build(examples, tokenizer, config.feature_params)
+
+
+def _check_eval(config, data_args) -> None:
+    if not data_args.eval_file and (
+        str(config.eval_strategy) not in ("no", "IntervalStrategy.NO") or config.load_best_model_at_end
+    ):
+        raise InputError("eval_strategy / load_best_model_at_end need evaluation data: pass --eval_file FILE")
+
+
+def _check_positions(model, config) -> None:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(limit, int) and config.max_seq_length > limit:
+        raise InputError(
+            f"max_seq_length {config.max_seq_length} exceeds the model's max_position_embeddings {limit}; lower it"
+        )
+
+
+def _resume_arg(config, resume: bool):
+    if not resume:
+        return None
+    checkpoint = last_complete_checkpoint(config.output_dir)
+    if checkpoint is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from scratch", config.output_dir)
+        return None
+    if config.process_index == 0:
+        print(f"Resuming from {checkpoint}")
+    return str(checkpoint)
+
+
+def _check_before_loading(config, data_args) -> None:
+    """Fail before anything is loaded on options that cannot work and outputs that cannot be created.
+
+    Nothing is created here: a run that fails on its input leaves no folder behind.
+    """
+    _check_eval(config, data_args)
+    check_writable(config.output_dir, "output_dir")
+    cache = getattr(config, "teacher_cache", None)
+    if cache and not Path(cache).exists():
+        check_writable(cache, "teacher_cache")
+
+
+def _headline(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    em = metrics.get(f"{prefix}_exact_match", metrics.get(f"{prefix}_exact"))
+    if em is None:
+        return {}
+    return {"exact_match": round(float(em), 2), "f1": round(float(metrics[f"{prefix}_f1"]), 2)}
+
+
+def _hyperparameters(config) -> dict[str, Any]:
+    keys = [
+        "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+        "warmup_steps", "weight_decay", "lr_scheduler_type", "seed", "max_seq_length", "doc_stride", "max_query_length",
+        "temperature", "alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "attention_relation_heads", "teacher_dtype",
+    ]  # fmt: skip
+    values = asdict(config)
+    if not values.get("alpha_attention"):
+        keys.remove("attention_relation_heads")  # a setting of a term that is off says nothing
+    return {k: values[k] for k in keys if k in values}
+
+
+def finish(
+    trainer,
+    tokenizer,
+    config,
+    eval_examples,
+    title: str,
+    base_models: dict[str, str],
+    data_args,
+    extra: dict | None = None,
+) -> dict[str, Any]:
+    """Final evaluation, the model folder (atomic) with its card, metrics.json, and a printed summary table."""
+    from distilqa.infra.cards import public_value, write_model_card
+    from distilqa.infra.hardware import hardware_description
+    from distilqa.infra.models import count_parameters, folder_size_mb
+
+    metrics: dict[str, Any] = dict(extra or {})
+    speed = None
+    if eval_examples is not None:
+        began = time.perf_counter()
+        final = trainer.evaluate()
+        seconds = time.perf_counter() - began
+        metrics.update(final)
+        speed = {"questions_per_second": round(len(eval_examples) / seconds, 2), "device": str(config.device)}
+    out = Path(config.output_dir) / FINAL_DIR
+    if trainer.is_world_process_zero():
+        with atomic_directory(out) as tmp:
+            trainer.model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            params = count_parameters(trainer.model)
+            if speed is not None:
+                speed.update({"parameters": params, "disk_mb": folder_size_mb(tmp, "*.safetensors")})
+            write_model_card(
+                tmp,
+                title=title,
+                base_models=base_models,
+                data={"train": data_args.train_file, "eval": data_args.eval_file},
+                hyperparameters=_hyperparameters(config),
+                metrics=_headline(metrics, "eval") or None,
+                speed=speed,
+                hardware=hardware_description(),
+                notes=None,
+                location=out,
+            )
+        if eval_examples is not None and trainer.last_predictions is not None:
+            atomic_write_json(
+                Path(config.output_dir) / "eval_predictions.json", trainer.last_predictions.predictions
+            )
+        summary = {"model": str(out), "parameters": params, **_headline(metrics, "eval"), "metrics": metrics}
+        # A report to share, like the card: no home paths, no secrets.
+        atomic_write_json(Path(config.output_dir) / "metrics.json", public_value(summary))
+        print_summary(title, summary)
+        return summary
+    return {}
+
+
+def print_summary(title: str, summary: dict[str, Any]) -> None:
+    rows = [("model", summary["model"]), ("parameters", f"{summary['parameters']:,}")]
+    if "f1" in summary:
+        rows += [("EM", f"{summary['exact_match']:.2f}"), ("F1", f"{summary['f1']:.2f}")]
+    for key in ("teacher_exact_match", "teacher_f1"):
+        if key in summary["metrics"]:
+            rows.append((key.replace("_", " "), f"{summary['metrics'][key]:.2f}"))
+    if "train_runtime" in summary["metrics"]:
+        rows.append(("train time", f"{summary['metrics']['train_runtime']:.0f} s"))
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{title}\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
+
+
+def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, Any]:
+    """Fine-tune any ``AutoModelForQuestionAnswering`` (a teacher, or a student alone as the baseline)."""
+    from transformers import set_seed
+
+    from distilqa.infra.models import load_qa_model, load_tokenizer
+    from distilqa.qa.trainer import QuestionAnsweringTrainer
+
+    _check_before_loading(config, data_args)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    # Data and windowing are checked before the weights are loaded: bad input fails fast and quietly.
+    _, train_features = load_split(data_args, tokenizer, config, "train")
+    eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
+    set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
+    model = load_qa_model(
+        model_args.model_name_or_path, require_qa_head=False, trust_remote_code=model_args.trust_remote_code
+    )
+    _check_positions(model, config)
+    trainer = QuestionAnsweringTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_features.remove_columns(["example_index"]),
+        eval_dataset=eval_features,
+        eval_examples=eval_examples,
+        processing_class=tokenizer,
+        data_collator=trim_padding_collator,
+    )
+    result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
+    return finish(
+        trainer,
+        tokenizer,
+        config,
+        eval_examples,
+        "distilqa: fine-tuned QA model",
+        {"init": model_args.model_name_or_path},
+        data_args,
+        result.metrics,
+    )
+
+
+def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str, Any]:
+    """Distill ``model_args.teacher`` into ``model_args.student`` with DistilBERT's SQuAD loss."""
+    from transformers import set_seed
+
+    from distilqa.distill.trainer import CACHE_INDEX, DistillationTrainer, check_loss_terms
+    from distilqa.infra.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
+
+    _check_before_loading(config, data_args)
+    trust = model_args.trust_remote_code
+    tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
+    check_same_tokenizer(
+        load_tokenizer(model_args.teacher, trust_remote_code=trust),
+        tokenizer,
+        model_args.teacher,
+        model_args.student,
+    )
+    # before any weights load
+    teacher_config = load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)
+    check_loss_terms(
+        load_qa_config(model_args.student, require_qa_head=False, trust_remote_code=trust),
+        teacher_config,
+        config,
+    )
+    _, train_features = load_split(data_args, tokenizer, config, "train")
+    eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
+    set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
+    student = load_qa_model(model_args.student, require_qa_head=False, trust_remote_code=trust)
+    _check_positions(student, config)
+    train_features = train_features.remove_columns(["example_index"])
+    teacher, cache = None, None
+    if config.teacher_cache:
+        from distilqa.distill.cache.store import TeacherCache
+
+        cache = TeacherCache.load_or_build(
+            config.teacher_cache,
+            model_args.teacher,
+            tokenizer,
+            train_features,
+            config,
+            trust_remote_code=trust,
+        )
+        train_features = train_features.add_column(CACHE_INDEX, list(range(len(train_features))))
+    need_teacher_model = cache is None or eval_examples is not None
+    if need_teacher_model:
+        teacher = load_qa_model(model_args.teacher, require_qa_head=True, trust_remote_code=trust)
+        _check_positions(teacher, config)
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher if cache is None else None,
+        teacher_cache=cache,
+        args=config,
+        train_dataset=train_features,
+        eval_dataset=eval_features,
+        eval_examples=eval_examples,
+        processing_class=tokenizer,
+        data_collator=trim_padding_collator,
+    )
+    extra: dict[str, Any] = {}
+    if teacher is not None and eval_examples is not None and not resume:
+        extra = evaluate_teacher_once(trainer, teacher)
+    if cache is not None:
+        del teacher  # training reads the cache; the teacher does not stay on the device
+    result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
+    extra.update(result.metrics)
+    bases = {"teacher": model_args.teacher, "student init": model_args.student}
+    return finish(
+        trainer, tokenizer, config, eval_examples, "distilqa: distilled QA student", bases, data_args, extra
+    )
+
+
+def evaluate_teacher_once(trainer, teacher) -> dict[str, Any]:
+    """The teacher's EM/F1 on the eval set (logged as ``teacher_*``), before training starts."""
+    from distilqa.distill.trainer import forward_inputs
+
+    loaded = trainer.teacher
+    trainer.teacher = teacher.to(trainer.args.device).eval()
+    trainer._teacher_inputs = trainer._teacher_inputs or forward_inputs(teacher)
+    try:
+        metrics = trainer.evaluate_teacher()
+    finally:
+        trainer.teacher = loaded
+    if trainer.is_world_process_zero():
+        print("Teacher on the eval set:", json.dumps(_headline(metrics, "teacher")))
+    return {k: v for k, v in metrics.items() if k in {"teacher_exact_match", "teacher_exact", "teacher_f1"}}

@@ -1,0 +1,227 @@
+"""``distilqa benchmark training`` on tiny models: the report's keys and positive numbers, never a wall-clock bound."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import shared_file
+from distilqa.bench.training import (
+    MODES,
+    StepClock,
+    TrainingBenchmarkSettings,
+    markdown_report,
+    run_benchmark,
+)
+from distilqa.cli import main as cli_main
+from distilqa.errors import InputError
+
+
+@pytest.fixture(autouse=True)
+def restore_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # pin_threads writes it; monkeypatch restores it
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettings:
+    values = dict(
+        teacher=str(teacher),
+        student=str(student),
+        train_file=str(shared_file("train.json")),
+        output_dir=str(tmp_path / "bench"),
+        steps=3,
+        warmup_steps=1,
+        batch_size=4,
+        max_seq_length=64,
+        doc_stride=24,
+        max_query_length=20,
+        threads=1,
+        attention_relation_heads=4,  # divides the tiny models' 32 (and 64) hidden units
+    )
+    return TrainingBenchmarkSettings(**{**values, **overrides})
+
+
+def check_report(report: dict) -> None:
+    for mode in MODES:
+        assert report[mode]["s_per_step"] > 0 and report[mode]["peak_rss_mb"] > 0
+        assert report[mode]["cpu_s_per_step"] > 0
+    for key in (
+        "online_over_plain",
+        "cached_over_plain",
+        "hidden_over_plain",
+        "attention_over_plain",
+        "attention_cpu_over_plain",
+        "cached_cpu_over_plain",
+        "cached_max_rss_over_plain",
+        "cache_build_s",
+        "cache_rows",
+    ):
+        assert report[key] > 0
+    assert report["hardware"] and report["settings"]["steps"] == 3
+
+
+def test_step_clock_averages_the_intervals_after_warmup():
+    clock = StepClock()
+    clock.stamps = [(t, t / 2) for t in (0.0, 5.0, 6.0, 7.5, 10.0)]  # train begin, then 4 step ends
+    assert clock.seconds_per_step(1, cpu=True) == 0.75
+    assert clock.intervals(1) == [1.0, 1.5, 2.5]
+    assert clock.seconds_per_step(1) == 1.5  # the median
+    assert clock.mean_seconds_per_step(1) == pytest.approx(5.0 / 3)
+    assert clock.seconds_per_step(0) == 2.0  # median of 5, 1, 1.5, 2.5
+    with pytest.raises(ValueError, match="warm-up"):
+        clock.seconds_per_step(4)
+
+
+def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_distilbert_path):
+    lines: list[str] = []
+    report = run_benchmark(
+        settings(tmp_path, tiny_bert_path, tiny_distilbert_path), isolate=False, log=lines.append
+    )
+    check_report(report)
+    assert report["settings"]["max_train_samples"] == (1 + 3) * 4  # at least one window per question
+    # Exactly the windows trained on.
+    assert report["settings"]["windows"] == report["cache_rows"] == (1 + 3) * 4
+    assert report["settings"]["teacher_note"] == "QA model as given"
+    assert len(lines) == 6 and lines[0].startswith("cache build")
+    table = markdown_report(report)
+    assert (
+        table.startswith("| mode | s / step | x plain |")
+        and "| cached |" in table
+        and "| hidden |" in table
+        and "| attention |" in table
+        and "One-time cache build" in table
+    )
+
+
+def test_hidden_mode_is_skipped_when_hidden_sizes_differ(tmp_path, tiny_tokenizer, tiny_bert_path):
+    from transformers import BertConfig, BertForQuestionAnswering
+
+    wide = tmp_path / "wide"
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertForQuestionAnswering(config).save_pretrained(wide)
+    tiny_tokenizer.save_pretrained(wide)
+    lines: list[str] = []
+    report = run_benchmark(settings(tmp_path, str(wide), tiny_bert_path), isolate=False, log=lines.append)
+    assert "hidden" not in report and "hidden_over_plain" not in report
+    assert report["online_over_plain"] > 0 and any("hidden mode skipped" in line for line in lines)
+    assert "| hidden |" not in markdown_report(report)
+    assert report["attention_over_plain"] > 0  # relation heads need only divide both widths
+
+
+def test_attention_mode_is_skipped_when_relation_heads_do_not_divide(
+    tmp_path, tiny_bert_path, tiny_distilbert_path
+):
+    lines: list[str] = []
+    s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path, attention_relation_heads=12, steps=1)
+    report = run_benchmark(s, isolate=False, log=lines.append)
+    assert (
+        "attention" not in report and "attention_over_plain" not in report and report["hidden_over_plain"] > 0
+    )
+    assert "attention mode skipped: 12 relation heads do not divide the hidden sizes (32, 32)" in lines
+
+
+@pytest.mark.slow
+def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
+    tmp_path, tiny_bert_path, tiny_distilbert_path, capsys
+):
+    s = settings(tmp_path, tiny_bert_path, tiny_distilbert_path)
+    argv = [
+        "benchmark",
+        "training",
+        "--teacher",
+        s.teacher,
+        "--student",
+        s.student,
+        "--train_file",
+        s.train_file,
+    ]
+    argv += [
+        "--output-dir",
+        s.output_dir,
+        "--steps",
+        "3",
+        "--warmup-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--threads",
+        "1",
+    ]
+    argv += ["--max-seq-length", "64", "--doc-stride", "24", "--max-query-length", "20", "--json"]
+    assert cli_main(argv) == 0
+    check_report(json.loads(capsys.readouterr().out))
+
+
+def test_benchmark_cli_names_missing_options(capsys):
+    assert cli_main(["benchmark", "training", "--steps", "3"]) == 2
+    assert "--teacher, --student, --train_file, --output-dir" in capsys.readouterr().err
+
+
+def test_teacher_names_resolve_like_everywhere_else(
+    tmp_path, tiny_bert_path, tiny_distilbert_path, monkeypatch
+):
+    """The packaged-model alias (and run folders) work for --teacher: they go through resolve_model."""
+    import distilqa.infra.models
+    from distilqa.bench.training import prepare_teacher
+
+    monkeypatch.setattr(
+        distilqa.infra.models, "resolve_model", lambda name: str(tiny_bert_path) if name == "alias" else name
+    )
+    teacher, note = prepare_teacher(settings(tmp_path, "alias", tiny_distilbert_path))
+    assert teacher != "alias" and Path(teacher).is_dir()
+
+
+def test_bad_input_in_a_child_process_comes_back_as_one_line():
+    import sys
+
+    from distilqa.bench.process import run_child
+
+    child = (
+        "import sys; from distilqa.bench.process import child_main; from distilqa.errors import InputError\n"
+        "def work():\n    raise InputError('--max-seq-length 64 leaves no room; raise it')\n"
+        "sys.exit(child_main(work, 'RESULT '))"
+    )
+    with pytest.raises(InputError, match=r"^--max-seq-length 64 leaves no room; raise it$"):
+        run_child([sys.executable, "-c", child], None, "RESULT ", "the child")
+    ok = "import sys; from distilqa.bench.process import child_main; sys.exit(child_main(lambda: {'a': 1}, 'RESULT '))"
+    assert run_child([sys.executable, "-c", ok], None, "RESULT ", "the child") == {"a": 1}
+    with pytest.raises(RuntimeError, match="the child failed"):
+        run_child([sys.executable, "-c", "raise SystemExit(3)"], None, "RESULT ", "the child")
+
+
+def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
+    with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
+        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)
+    with pytest.raises(
+        InputError,
+        match=r"--alpha-attention must be > 0 \(the attention mode times that term\) and --attention-relation-heads >= 1, got 0.0",
+    ):
+        settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=0.0)
+
+
+def test_each_mode_turns_on_only_its_own_loss_term(tmp_path, tiny_bert_path):
+    from distilqa.bench.training import _config
+
+    s = settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=3.0, alpha_attention=2.0)
+    terms = {
+        mode: (
+            getattr(_config(s, mode), "alpha_hidden", None),
+            getattr(_config(s, mode), "alpha_attention", None),
+        )
+        for mode in MODES
+    }
+    assert terms == {
+        "plain": (None, None), "online": (0.0, 0.0), "cached": (0.0, 0.0), "hidden": (3.0, 0.0), "attention": (0.0, 2.0),
+    }  # fmt: skip
+    assert _config(s, "attention").attention_relation_heads == 4

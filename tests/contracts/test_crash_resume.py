@@ -1,0 +1,232 @@
+"""A run killed at any moment and restarted with ``--resume`` ends with the same weights as an uninterrupted one.
+
+Bit-exact on CPU: the resumed run restores the optimizer, scheduler, RNG states (dropout) and the position in the
+shuffled data from the last checkpoint marked complete (``distilqa_complete.json``); torn checkpoints are skipped
+and never kept over a complete one. The slow tests SIGKILL a real ``python -m distilqa.cli`` process at a random
+moment; the fast ones tear a checkpoint by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distilqa.cli import main
+from distilqa.infra.checkpoints import (
+    COMPLETE_MARKER,
+    checkpoint_folders,
+    is_complete,
+    last_complete_checkpoint,
+    mark_complete,
+    rotate_checkpoints,
+)
+
+# Deterministic training: fixed seeds (model init, dropout, shuffling), no loader workers, dropout on.
+COMMON = ["--max_seq_length", "64", "--doc_stride", "16", "--max_query_length", "16", "--per_device_train_batch_size", "4",
+          "--learning_rate", "1e-3", "--seed", "7", "--data_seed", "11", "--dataloader_num_workers", "0", "--logging_steps", "1",
+          "--save_strategy", "steps", "--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory) -> Path:
+    """30 questions over short contexts (one window each): an epoch is 8 steps, so runs cross epochs."""
+    rows = []
+    for i in range(30):
+        number = str(3 + i)
+        context = (
+            f"In year {1900 + i} the village of Marrow Hill planted {number} oak trees near the old mill."
+        )
+        rows.append(
+            {
+                "id": f"q{i}",
+                "context": context,
+                "question": f"How many oak trees were planted in year {1900 + i}?",
+                "answers": {"text": [number], "answer_start": [context.index(f" {number} ") + 1]},
+            }
+        )
+    path = tmp_path_factory.mktemp("crash-data") / "train.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def command(kind: str, models: dict[str, Path], train_file: Path, out: Path, *extra: str) -> list[str]:
+    if kind == "train":
+        head = ["train", "--model_name_or_path", str(models["bert"])]
+    else:
+        head = ["distill", "--teacher", str(models["bert"]), "--student", str(models["distilbert"])]
+        if kind == "distill-cached":
+            head += ["--teacher_cache", str(out) + "-cache"]
+    return [*head, "--train_file", str(train_file), "--output_dir", str(out), *COMMON, *extra]
+
+
+@pytest.fixture
+def models(tiny_bert_path, tiny_distilbert_path) -> dict[str, Path]:
+    return {"bert": tiny_bert_path, "distilbert": tiny_distilbert_path}
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = load_file(a / "model" / "model.safetensors"), load_file(b / "model" / "model.safetensors")
+    assert first.keys() == second.keys()
+    different = [name for name in first if not torch.equal(first[name], second[name])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def tear(folder: Path, source: Path) -> None:
+    """A checkpoint cut short by a crash: some of its files, one of them truncated, no marker."""
+    folder.mkdir()
+    shutil.copy(source / "model.safetensors", folder / "model.safetensors")
+    data = (source / "optimizer.pt").read_bytes()
+    (folder / "optimizer.pt").write_bytes(data[: len(data) // 3])
+
+
+# ------------------------------------------------------------------------------------------------ fast checks
+
+
+def test_resume_skips_a_torn_checkpoint_and_is_bit_exact(models, train_file, tmp_path, capsys):
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    args = ["--save_steps", "2", "--max_steps", "6"]
+    assert main(command("train", models, train_file, whole, *args)) == 0
+    # The crashed run got as far as writing checkpoint-4 (torn) after the complete checkpoint-2.
+    crashed.mkdir()
+    shutil.copytree(whole / "checkpoint-2", crashed / "checkpoint-2")
+    tear(crashed / "checkpoint-4", whole / "checkpoint-4")
+    assert last_complete_checkpoint(crashed) == crashed / "checkpoint-2"
+    capsys.readouterr()
+    assert main(command("train", models, train_file, crashed, *args, "--resume")) == 0
+    assert f"Resuming from {crashed / 'checkpoint-2'}" in capsys.readouterr().out
+    assert_same_weights(whole, crashed)
+    assert is_complete(crashed / "checkpoint-4") and is_complete(crashed / "checkpoint-6")
+
+
+def test_rotation_never_keeps_a_torn_checkpoint_over_a_complete_one(
+    models, train_file, tmp_path, monkeypatch
+):
+    """save_total_limit=1, resumed after a crash that left a torn checkpoint-7 beyond the complete checkpoint-4.
+
+    HF's own rotation keeps the newest folder by mtime, or by step number when the mtimes lie within a second:
+    it would keep the torn checkpoint-7 and delete the checkpoint-6 just written. It also runs before the
+    ``on_save`` callbacks, so with a marker written there a kill in between would leave no complete checkpoint.
+    """
+    import distilqa.qa.trainer
+
+    rotations = []
+
+    def spy(output_dir, limit, keep):
+        rotations.append(limit)
+        assert is_complete(keep[0]), "rotation must come after the new checkpoint is marked complete"
+        return rotate_checkpoints(output_dir, limit, keep)
+
+    monkeypatch.setattr(distilqa.qa.trainer, "rotate_checkpoints", spy)
+    out = tmp_path / "run"
+    args = ["--save_steps", "2", "--save_total_limit", "1"]
+    assert main(command("train", models, train_file, out, *args, "--max_steps", "4")) == 0
+    assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-4"]
+    tear(out / "checkpoint-7", out / "checkpoint-4")
+    assert main(command("train", models, train_file, out, *args, "--max_steps", "6", "--resume")) == 0
+    assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-6"]
+    assert is_complete(out / "checkpoint-6")
+    assert rotations == [1, 1, 1]  # one per save, each after marking (HF's rotation ran with no limit)
+
+
+def fake_checkpoint(out: Path, step: int, complete: bool = True) -> Path:
+    folder = out / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"w" * 64)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "state.json").write_text("{}")
+    if complete:
+        mark_complete(folder, step)
+    return folder
+
+
+def test_completeness_marker(tmp_path):
+    folder = fake_checkpoint(tmp_path, 3)
+    assert is_complete(folder)
+    record = json.loads((folder / COMPLETE_MARKER).read_text())
+    assert record == {"global_step": 3, "files": {"model.safetensors": 64, "sub/state.json": 2}}
+    (folder / "sub" / "state.json").write_text("{}  ")  # changed after marking: not the checkpoint it was
+    assert not is_complete(folder)
+    for marker in ("{", "[]", '{"files": {}}', '{"files": 3}', ""):
+        (folder / COMPLETE_MARKER).write_text(marker)
+        assert not is_complete(folder), marker
+    assert last_complete_checkpoint(tmp_path) is None and last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_rotate_deletes_torn_ones_first_and_keeps_the_protected(tmp_path):
+    for step in (1, 2, 3):
+        fake_checkpoint(tmp_path, step)
+    fake_checkpoint(tmp_path, 9, complete=False)
+    newest = fake_checkpoint(tmp_path, 4)
+    deleted = rotate_checkpoints(tmp_path, 2, keep=[newest, tmp_path / "checkpoint-1"])
+    assert [p.name for p in deleted] == ["checkpoint-9", "checkpoint-2", "checkpoint-3"]
+    assert [p.name for p in checkpoint_folders(tmp_path)] == ["checkpoint-1", "checkpoint-4"]
+    assert rotate_checkpoints(tmp_path, None, keep=[]) == []
+
+
+# ------------------------------------------------------------------------------------------------ SIGKILL
+
+
+def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: float = 120.0) -> str:
+    """Start ``python -m distilqa.cli argv``, SIGKILL it at a random moment after its first complete checkpoint.
+
+    Returns what happened, for the failure message: the number of complete checkpoints seen and the delay.
+    """
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "distilqa.cli", *argv],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wanted, delay = rng.randint(1, 3), rng.uniform(0.0, 0.4)
+    began = time.monotonic()
+    try:
+        while len(list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}"))) < wanted:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"the run ended before {wanted} checkpoints: {proc.stderr.read().decode()[-2000:]}"
+                )
+            if time.monotonic() - began > timeout:
+                raise AssertionError("no checkpoint within the timeout")
+            time.sleep(0.005)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, (
+        f"the run finished before the kill ({wanted} checkpoints + {delay:.3f} s)"
+    )
+    return f"killed {delay:.3f} s after checkpoint marker {wanted}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["train", "distill", "distill-cached"])
+def test_sigkill_then_resume_is_bit_exact(kind, models, train_file, tmp_path, capsys):
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    args = ["--save_steps", "2", "--max_steps", "24"]
+    assert main(command(kind, models, train_file, whole, *args)) == 0
+    what = kill_at_random(command(kind, models, train_file, crashed, *args), crashed, rng)
+    assert not (crashed / "model").exists()
+    capsys.readouterr()
+    assert main(command(kind, models, train_file, crashed, *args, "--resume")) == 0, what
+    assert "Resuming from" in capsys.readouterr().out, what
+    try:
+        assert_same_weights(whole, crashed)
+    except AssertionError as err:
+        raise AssertionError(f"{err} ({what}, random seed {seed})") from None
