@@ -50,7 +50,7 @@ def test_train_then_evaluate_then_predict(tiny_bert_path, tmp_path, capsys):
 
     capsys.readouterr()
     assert main(["evaluate", "--model", str(model_dir), "--data", str(shared_file("dev.json")), "--limit", "12",
-                 "--max-seq-length", "128", "--doc-stride", "32", "--output-dir", str(tmp_path / "eval"), "--no-progress"]) == 0  # fmt: skip
+                 "--max-seq-length", "128", "--doc-stride", "32", "--max-query-length", "32", "--output-dir", str(tmp_path / "eval"), "--no-progress"]) == 0  # fmt: skip
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["f1"] == pytest.approx(summary["f1"], abs=0.01)  # the trainer's evaluation = evaluate's
     for name in ("predictions.json", "nbest_predictions.json", "metrics.json"):

@@ -65,7 +65,7 @@ def test_capture_is_the_same_under_sdpa_and_keeps_gradients(tiny_bert_path, tiny
             model(**inputs)
         captured[implementation] = projections
     for eager, sdpa in zip(captured["eager"], captured["sdpa"]):
-        assert torch.allclose(eager, sdpa)
+        assert torch.allclose(eager, sdpa, atol=1e-5)  # the kernels round differently, layer by layer
         assert eager.requires_grad  # the student's loss reaches its projections
 
 

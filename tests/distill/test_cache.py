@@ -33,7 +33,10 @@ from distilqa.qa.features import FeatureParams, build_train_features
 PARAMS = dict(max_seq_length=64, doc_stride=24, max_query_length=20)
 QUESTIONS = 6
 LOSS_RTOL = 1e-3
-WEIGHT_ATOL = 1e-4
+# Adam moves a weight by about lr (5e-5) per step whatever the gradient's size, so float16-rounded teacher
+# logits can flip the update of a near-zero gradient element on a step or two: up to ~2-4 lr apart. The losses
+# (LOSS_RTOL) are the tight check; this one catches weights that drift apart over every step.
+WEIGHT_ATOL = 2e-4
 
 
 @pytest.fixture(autouse=True)

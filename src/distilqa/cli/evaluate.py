@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from distilqa.cli.options import (
     ArgumentParser,
@@ -38,25 +37,23 @@ def main(argv: list[str]) -> int:
     from distilqa.infra.cards import public_value
     from distilqa.infra.files import atomic_write_json, check_writable
     from distilqa.qa.data import load_examples
-    from distilqa.qa.metrics import score_predictions
+    from distilqa.qa.evaluation import evaluate_model
 
     options = predict_options(args)
     # Checked, not created: a run that fails on its input leaves no output folder behind.
     out = check_writable(args.output_dir, "--output-dir") if args.output_dir else None
     examples = load_examples(args.data, split=args.split, check_offsets="ignore", limit=args.limit)
     predictor = load_predictor(args, args.model)
-    began = time.perf_counter()
-    result = predictor.predict_examples(
-        examples, batch_size=args.batch_size, options=options, progress=not args.no_progress
+    evaluation = evaluate_model(
+        predictor, examples, options=options, batch_size=args.batch_size, progress=not args.no_progress
     )
-    seconds = time.perf_counter() - began
-    na_probs = result.null_odds if examples.version_2 else None
-    metrics = dict(score_predictions(examples, result.predictions, na_probs=na_probs))
+    result = evaluation.result
+    metrics = dict(evaluation.metrics)
     metrics.update(
         {
-            "num_questions": len(examples),
-            "seconds": round(seconds, 3),
-            "questions_per_second": round(len(examples) / seconds, 2),
+            "num_questions": evaluation.num_questions,
+            "seconds": round(evaluation.seconds, 3),
+            "questions_per_second": round(evaluation.questions_per_second, 2),
             "model": str(args.model),
             "data": examples.source,
             "backend": predictor.backend,

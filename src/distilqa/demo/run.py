@@ -122,23 +122,19 @@ def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, An
     """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set (``settings`` gives
     max_seq_length and doc_stride; ``device`` the torch device that answers)."""
     from distilqa.infra.models import count_parameters, folder_size_mb
+    from distilqa.qa.evaluation import evaluate_model
     from distilqa.qa.features import FeatureParams
-    from distilqa.qa.metrics import score_predictions
     from distilqa.qa.predictor import QAPredictor
 
     predictor = QAPredictor.from_pretrained(
-        model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride, 64), device=device
+        model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride), device=device
     )
-    began = time.perf_counter()
-    result = predictor.predict_examples(dev, batch_size=32)
-    seconds = time.perf_counter() - began
-    scores = score_predictions(dev, result.predictions)
+    evaluation = evaluate_model(predictor, dev, batch_size=32)
     return {
-        "exact_match": round(scores["exact_match"], 2),
-        "f1": round(scores["f1"], 2),
+        **evaluation.headline,
         "params": count_parameters(predictor.model),
         "disk_mb": folder_size_mb(model_dir, "*.safetensors"),
-        "questions_per_s": round(len(dev) / seconds, 1),
+        "questions_per_s": round(evaluation.questions_per_second, 1),
     }
 
 

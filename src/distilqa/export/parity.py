@@ -50,44 +50,33 @@ class ParityCheck:
     """PyTorch fp32 answers and logits on the parity features, and comparisons of exports against them."""
 
     def __init__(self, model, tokenizer, examples, params, tolerance: ParityTolerance, batch_size: int):
-        from distilqa.qa.features import build_eval_features
         from distilqa.qa.predictor import QAPredictor
 
         self.tokenizer, self.examples, self.params = tokenizer, examples, params
         self.tolerance, self.batch_size = tolerance, batch_size
-        self.features = build_eval_features(examples, tokenizer, params)
+        reference = self._run(QAPredictor(model, tokenizer, params))
+        self.features = reference.features
         self.mask = np.asarray(self.features["attention_mask"], dtype=bool)
-        self.start, self.end, self.predictions, self.scores = self._run(QAPredictor(model, tokenizer, params))
+        self.start, self.end = reference.start_logits, reference.end_logits
+        self.predictions, self.scores = reference.predictions, reference.headline
         self.question_f1 = question_f1(examples, self.predictions)
         self.failures: list[str] = []
 
     def _run(self, predictor):
-        from distilqa.qa.metrics import score_predictions
-        from distilqa.qa.postprocess import offsets_array, postprocess_predictions
+        from distilqa.qa.evaluation import evaluate_model
 
-        start, end = predictor.logits(self.features, batch_size=self.batch_size, progress=False)
-        offsets = offsets_array(self.features["offset_mapping"])
-        v2 = self.examples.version_2
-        result = postprocess_predictions(
-            self.examples, self.features["example_id"], offsets, start, end, version_2=v2
-        )
-        scores = score_predictions(
-            self.examples, result.predictions, na_probs=result.null_odds if v2 else None
-        )
-        em = scores.get("exact_match", scores.get("exact", 0.0))
-        return (
-            start,
-            end,
-            result.predictions,
-            {"exact_match": round(float(em), 2), "f1": round(float(scores["f1"]), 2)},
-        )
+        return evaluate_model(predictor, self.examples, batch_size=self.batch_size, keep_logits=True)
 
     def compare(self, onnx_file: Path, quantized: bool) -> dict[str, Any]:
         """Run the export on the same features; record a failure when it misses the tolerance."""
         from distilqa.qa.predictor import QAPredictor
 
-        start, end, predictions, scores = self._run(
-            QAPredictor(OnnxQAModel(onnx_file), self.tokenizer, self.params)
+        export = self._run(QAPredictor(OnnxQAModel(onnx_file), self.tokenizer, self.params))
+        start, end, predictions, scores = (
+            export.start_logits,
+            export.end_logits,
+            export.predictions,
+            export.headline,
         )
         diff = max(np.abs(self.start - start)[self.mask].max(), np.abs(self.end - end)[self.mask].max())
         same = sum(predictions.get(k) == v for k, v in self.predictions.items())

@@ -49,7 +49,10 @@ class SquadExamples:
     def __iter__(self):
         return iter(self.rows)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index):
+        """One row for an integer; a :class:`SquadExamples` of those rows for a slice (``dev[:100]``)."""
+        if isinstance(index, slice):
+            return SquadExamples(self.rows[index], self.version_2, self.source)
         return self.rows[index]
 
     @property

@@ -147,11 +147,23 @@ class QAPredictor:
         progress: bool = True,
     ):
         """Answers for SQuAD examples: a :class:`distilqa.qa.postprocess.PostprocessResult`."""
+        features = build_eval_features(examples, self.tokenizer, self.params)
+        start, end = self.logits(features, batch_size=batch_size, progress=progress)
+        return self.postprocess(examples, features, start, end, options=options, version_2=version_2)
+
+    def postprocess(
+        self,
+        examples,
+        features,
+        start: np.ndarray,
+        end: np.ndarray,
+        options: PredictOptions | None = None,
+        version_2: bool | None = None,
+    ):
+        """Answers from the logits of ``features`` (built from ``examples`` by this predictor's windowing)."""
         from distilqa.qa.postprocess import offsets_array, postprocess_predictions
 
         options = options or PredictOptions()
-        features = build_eval_features(examples, self.tokenizer, self.params)
-        start, end = self.logits(features, batch_size=batch_size, progress=progress)
         v2 = getattr(examples, "version_2", False) if version_2 is None else version_2
         return postprocess_predictions(
             examples,
