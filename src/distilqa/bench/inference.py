@@ -23,6 +23,7 @@ from typing import Any
 
 from distilqa.bench.process import run_child
 from distilqa.errors import InputError
+from distilqa.qa.features import WINDOW
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 RESULT_PREFIX = "DISTILQA_INFERENCE_RESULT "
@@ -64,9 +65,9 @@ class InferenceBenchmarkSettings:
     latency_samples: int = 50
     warmup: int = 3
     repeats: int = 1
-    max_seq_length: int = 384
-    doc_stride: int = 128
-    max_query_length: int = 64
+    max_seq_length: int = WINDOW.max_seq_length
+    doc_stride: int = WINDOW.doc_stride
+    max_query_length: int = WINDOW.max_query_length
 
     def __post_init__(self):
         for name in ("batch_size", "latency_samples", "threads", "limit", "repeats"):

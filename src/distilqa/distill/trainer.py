@@ -18,7 +18,6 @@ for free) and changes three things:
 
 from __future__ import annotations
 
-import inspect
 import logging
 from contextlib import nullcontext
 
@@ -33,6 +32,7 @@ from distilqa.distill.losses import (
     uniform_layer_map,
 )
 from distilqa.errors import InputError
+from distilqa.infra.models import forward_parameters
 from distilqa.qa.trainer import QuestionAnsweringTrainer
 
 logger = logging.getLogger(__name__)
@@ -42,10 +42,8 @@ CACHE_INDEX = "feature_index"
 
 
 def forward_inputs(model) -> set[str]:
-    """The argument names of ``model.forward`` (through DDP/compile wrappers)."""
-    model = getattr(model, "module", model)
-    model = getattr(model, "_orig_mod", model)
-    return set(inspect.signature(model.forward).parameters)
+    """The argument names of ``model.forward`` as a set (see :func:`distilqa.infra.models.forward_parameters`)."""
+    return set(forward_parameters(model))
 
 
 def check_loss_terms(student_config, teacher_config, args) -> None:

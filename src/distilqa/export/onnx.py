@@ -16,9 +16,9 @@ MAX_SINGLE_FILE_BYTES = 2_000_000_000  # protobuf's 2 GB limit on one ONNX file
 
 def onnx_input_names(model, tokenizer) -> list[str]:
     """The tokenizer's inputs that the model's forward takes, in forward-signature order."""
-    import inspect
+    from distilqa.infra.models import forward_parameters
 
-    forward = list(inspect.signature(model.forward).parameters)
+    forward = forward_parameters(model)
     wanted = set(tokenizer.model_input_names) | {"input_ids", "attention_mask"}
     return [name for name in forward if name in wanted]
 

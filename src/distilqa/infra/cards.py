@@ -211,15 +211,13 @@ def _cell(value: Any) -> str:
         text = str(value.value)
     else:
         text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    if not rows:
-        return ""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    from distilqa.infra.markdown import render_table
+
+    return render_table(header, [[_cell(c) for c in row] for row in rows]) if rows else ""
 
 
 def _em(values: dict[str, Any]) -> Any:

@@ -1,21 +1,58 @@
-"""What machine this is: the CPU model and its features, threads, and the GPU when there is one."""
+"""What machine this is: the CPU model and the matrix features that decide its fast paths, threads, and the GPU.
+
+One reader of ``/proc/cpuinfo`` for everything that names the hardware beside a number (benchmarks, model
+cards, the demo's report): the development machines change between sessions (an AMD EPYC with AVX2 only, Intel
+Xeons with AVX-512 + VNNI or with AMX), so every figure says which one it ran on.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
-from pathlib import Path
+
+# The flags that change which kernels run: int8 dot products (VNNI), bf16 (AVX512-BF16), AMX tiles.
+MATRIX_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+    "amx_tile",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """(model name, flags) of the first processor in /proc/cpuinfo; ("", {}) where there is none."""
+    model, flags = "", frozenset()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key == "model name" and not model:
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = frozenset(value.split())
+                if model and flags:
+                    break
+    except OSError:
+        pass
+    return " ".join(model.split()), flags
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """``"Intel(R) Xeon(R) Processor"``: the CPU's model name (the platform's description where /proc is missing)."""
+    return _cpuinfo()[0] or platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_features() -> list[str]:
+    """The :data:`MATRIX_FLAGS` this CPU has, e.g. ``["avx2", "avx512f", "avx512_vnni", "amx_bf16", ...]``."""
+    flags = _cpuinfo()[1]
+    return [flag for flag in MATRIX_FLAGS if flag in flags]
 
 
 def pin_threads(threads: int | None) -> int:
@@ -29,9 +66,14 @@ def pin_threads(threads: int | None) -> int:
 
 
 def hardware_line(threads: int) -> str:
+    """One line for a benchmark report: CPU, its matrix features, CPUs, torch threads, torch, the GPU."""
     import torch
 
-    line = f"{cpu_model()}, {os.cpu_count()} logical CPUs, {threads} torch threads, torch {torch.__version__}"
+    features = "/".join(cpu_features()) or "no AVX2"
+    line = (
+        f"{cpu_model()} [{features}], {os.cpu_count()} logical CPUs, {threads} torch threads, "
+        f"torch {torch.__version__}"
+    )
     if torch.cuda.is_available():
         line += f", GPU {torch.cuda.get_device_name(0)}"
     return line
@@ -39,16 +81,7 @@ def hardware_line(threads: int) -> str:
 
 def hardware_description() -> str:
     """CPU model and core count, plus the CUDA device when torch sees one: ``"AMD EPYC 7R13 (16 cores); NVIDIA H100"``."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpu = " ".join((cpu or platform.processor() or platform.machine() or "unknown CPU").split())
-    text = f"{cpu} ({os.cpu_count() or '?'} cores)"
+    text = f"{cpu_model()} ({os.cpu_count() or '?'} cores)"
     try:
         import torch
 

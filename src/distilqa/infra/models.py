@@ -211,3 +211,13 @@ def folder_size_mb(path: str | os.PathLike, pattern: str = "*") -> float:
     files = [p for p in Path(path).glob(pattern) if p.is_file()]
     weights = [p for p in files if p.suffix in {".safetensors", ".onnx", ".data"}]
     return round(sum(p.stat().st_size for p in (weights or files)) / 1e6, 2)
+
+
+def forward_parameters(model) -> list[str]:
+    """The argument names of ``model.forward`` in signature order, through DDP / ``torch.compile`` wrappers: which
+    of a batch's columns (``token_type_ids``? labels?) the model takes."""
+    import inspect
+
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    return list(inspect.signature(model.forward).parameters)

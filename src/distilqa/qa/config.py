@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from distilqa.errors import InputError
-from distilqa.qa.features import FeatureParams
+from distilqa.qa.features import WINDOW, FeatureParams
 
 
 @dataclass
@@ -64,11 +64,15 @@ class QuestionAnsweringConfig(TrainingArguments):
     ``"f1"`` / ``"exact_match"`` (v1.1) or ``"f1"`` / ``"exact"`` / ``"best_f1"`` (v2.0).
     """
 
-    max_seq_length: int = field(default=384, metadata={"help": "tokens per window, question included"})
-    doc_stride: int = field(
-        default=128, metadata={"help": "tokens of overlap between windows of a long context"}
+    max_seq_length: int = field(
+        default=WINDOW.max_seq_length, metadata={"help": "tokens per window, question included"}
     )
-    max_query_length: int = field(default=64, metadata={"help": "questions are cut to this many tokens"})
+    doc_stride: int = field(
+        default=WINDOW.doc_stride, metadata={"help": "tokens of overlap between windows of a long context"}
+    )
+    max_query_length: int = field(
+        default=WINDOW.max_query_length, metadata={"help": "questions are cut to this many tokens"}
+    )
     n_best: int = field(default=20, metadata={"help": "candidate starts/ends per window in post-processing"})
     max_answer_length: int = field(default=30, metadata={"help": "longest answer in tokens"})
     null_threshold: float = field(

@@ -39,6 +39,9 @@ class FeatureParams:
         return asdict(self)
 
 
+WINDOW = FeatureParams()  # the one home of the 384 / 128 / 64 window defaults (configs, CLI, benchmarks)
+
+
 def validate_feature_params(tokenizer, params: FeatureParams) -> None:
     """Raise :class:`InputError` for combinations the tokenizer would reject (or panic on) later."""
     for name in ("max_seq_length", "doc_stride", "max_query_length"):

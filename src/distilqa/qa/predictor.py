@@ -69,9 +69,11 @@ class QAPredictor:
         self.device = device
         self.backend = "onnx" if not hasattr(model, "parameters") else "torch"
         if self.backend == "torch":
+            from distilqa.infra.models import forward_parameters
+
             model.to(device)
             model.eval()
-            self.input_names = [n for n in tokenizer.model_input_names if n in _forward_args(model)]
+            self.input_names = [n for n in tokenizer.model_input_names if n in forward_parameters(model)]
         else:
             self.input_names = list(model.input_names)
 
@@ -222,9 +224,3 @@ class QAPredictor:
                 }
             )
         return answers
-
-
-def _forward_args(model) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(model.forward).parameters)
