@@ -225,3 +225,12 @@ def test_each_mode_turns_on_only_its_own_loss_term(tmp_path, tiny_bert_path):
         "plain": (None, None), "online": (0.0, 0.0), "cached": (0.0, 0.0), "hidden": (3.0, 0.0), "attention": (0.0, 2.0),
     }  # fmt: skip
     assert _config(s, "attention").attention_relation_heads == 4
+
+
+def test_a_busy_machine_is_named_in_the_report():
+    from distilqa.bench.training import busy_machine_warning
+
+    assert busy_machine_warning((1.5, 1.0, 1.0), cores=2) is None
+    assert busy_machine_warning(None, cores=2) is None
+    warning = busy_machine_warning((3.2, 2.0, 1.0), cores=2)
+    assert "load average 3.2 on 2 cores" in warning and "unreliable" in warning

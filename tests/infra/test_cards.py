@@ -116,3 +116,21 @@ def test_card_takes_the_eval_data_from_data_and_disk_mb_as_size(tmp_path):
         speed={"questions_per_second": 10.0, "disk_mb": 1.5},
     )
     assert "on dev.json" in text and "| size on disk (MB) | 1.5 |" in text and "disk_mb" not in text
+
+
+def test_card_says_what_it_was_trained_on_and_prints_enums_as_values(tiny_bert_copy):
+    from transformers.trainer_utils import SchedulerType
+
+    demo = _card(
+        tiny_bert_copy,
+        data={"train": "distilqa built-in demo train set (original text, 311 questions)"},
+        hyperparameters={"lr_scheduler_type": SchedulerType.LINEAR},
+        metrics={"exact_match": 1.0, "f1": 2.0},
+    )
+    assert "Wikipedia" not in demo  # a demo model is not a SQuAD model
+    assert "Trained on distilqa built-in demo train set (original text, 311 questions) only" in demo
+    assert "| lr_scheduler_type | linear |" in demo and "SchedulerType" not in demo
+    assert "| this model | 1 | 2 | not recorded |" in demo  # no empty questions cell
+    squad = _card(tiny_bert_copy, data={"train": "squad-v1.1-subset/train.json"})
+    assert "SQuAD-style questions about English Wikipedia" in squad
+    assert "| 400 |" in squad

@@ -306,6 +306,18 @@ def run_mode_in_subprocess(settings: TrainingBenchmarkSettings, mode: str) -> di
     return run_child(command, env, RESULT_PREFIX, f"benchmark mode {mode!r}")
 
 
+def busy_machine_warning(load_average: tuple[float, ...] | None, cores: int | None = None) -> str | None:
+    """A warning when the 1-minute load average is above the machine's cores: other work then shares the CPUs
+    and the modes' step times (and their ranking) say more about that work than about the modes."""
+    cores = cores or os.cpu_count() or 1
+    if not load_average or load_average[0] <= cores:
+        return None
+    return (
+        f"WARNING: the machine is busy (load average {load_average[0]:.1f} on {cores} cores): the step-time ratios "
+        "below are unreliable; rerun when the machine is idle"
+    )
+
+
 def run_benchmark(
     settings: TrainingBenchmarkSettings, repeats: int = 1, isolate: bool = True, log=None
 ) -> dict[str, Any]:
@@ -322,6 +334,9 @@ def run_benchmark(
     """
     log = log or (lambda line: None)
     load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    busy = busy_machine_warning(load_before)
+    if busy:
+        log(busy)
     teacher, teacher_note = prepare_teacher(settings)
     settings = TrainingBenchmarkSettings(**{**asdict(settings), "teacher": teacher})
     run = run_mode_in_subprocess if isolate else run_mode
@@ -376,6 +391,7 @@ def run_benchmark(
         cache_mb=build["cache_mb"],
         hardware=hardware_line(_threads(settings)),
         load_average=[round(x, 2) for x in load_before] if load_before else None,
+        warnings=[busy] if busy else [],
         settings={
             **asdict(settings),
             "teacher_note": teacher_note,
@@ -440,6 +456,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         "",
         f"One-time cache build: {report['cache_build_s']:.1f} s for {report['cache_rows']:,} windows ({report['cache_mb']:.1f} MB).",
         f"Hardware: {report['hardware']}; load average before: {report['load_average']}.",
+        *report.get("warnings", []),
         f"Settings: {s['steps']} timed steps after {s['warmup_steps']} warm-up, batch {s['batch_size']}, "
         f"max_seq_length {s['max_seq_length']}, doc_stride {s['doc_stride']}, {s['windows']:,} windows, "
         f"teacher {s['teacher']} ({s['teacher_note']}, {s['teacher_dtype']}), student {s['student']}, "

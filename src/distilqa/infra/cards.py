@@ -70,6 +70,8 @@ def public_path(path: str | os.PathLike) -> str:
 
 def public_value(value: Any) -> Any:
     """``value`` with secrets dropped (dict entries whose key looks like a token / password) and paths made public."""
+    if isinstance(value, enum.Enum):  # SchedulerType.LINEAR -> "linear" (str enums would print their repr)
+        return public_value(value.value)
     if isinstance(value, dict):
         return {k: public_value(v) for k, v in value.items() if not is_secret_key(k)}
     if isinstance(value, (list, tuple)):
@@ -160,7 +162,7 @@ def write_model_card(
         "## Speed and size\n\n"
         + _speed(folder, public_value(speed or {}), public_path(hardware) if hardware else None),
         _usage(where),
-        _limitations(),
+        _limitations(public_value(data).get("train")),
     ]
     return atomic_write_text(folder / "README.md", "\n\n".join(s.strip() for s in sections if s) + "\n")
 
@@ -236,7 +238,7 @@ def _results(metrics: dict[str, Any] | None, default_eval_data: Any = None) -> s
             label,
             _em(v),
             v.get("f1", ""),
-            v.get("num_questions", v.get("total", "")),
+            v.get("num_questions", v.get("total", "not recorded")),
             v.get("data", eval_data or ""),
         ]
         for label, v in rows_in.items()
@@ -312,13 +314,19 @@ print(predictor.answer(["Who built the lighthouse?"], ["The lighthouse at Cape V
 It is also a standard `transformers` model: `AutoModelForQuestionAnswering.from_pretrained("{where}")`."""
 
 
-def _limitations() -> str:
+def _limitations(train_data: Any = None) -> str:
+    if train_data and "squad" in str(train_data).lower():
+        domain = (
+            f"- Trained on SQuAD-style questions about English Wikipedia ({_cell(train_data)}); expect lower "
+        )
+    elif train_data:
+        domain = f"- Trained on {_cell(train_data)} only; expect lower "
+    else:
+        domain = "- Training data not recorded; expect lower "
     return (
         "## Limitations\n\n"
         "- Extractive only: the answer is always a span of the given context; it cannot answer from outside "
-        "knowledge or paraphrase.\n"
-        "- Trained and measured on English Wikipedia questions (SQuAD style); expect lower accuracy on other "
-        "domains, languages and question styles.\n"
+        "knowledge or paraphrase.\n" + domain + "accuracy on other domains, languages and question styles.\n"
         "- Unless trained on SQuAD 2.0, it always returns some span, even when the context holds no answer.\n"
         "- Knowledge distillation copies the teacher's errors and biases along with its skill."
     )
