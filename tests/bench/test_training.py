@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import shared_file
+from conftest import squad_file
 from distilqa.bench.training import (
     MODES,
     StepClock,
@@ -32,7 +32,7 @@ def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettin
     values = dict(
         teacher=str(teacher),
         student=str(student),
-        train_file=str(shared_file("train.json")),
+        train_file=str(squad_file("train.json")),
         output_dir=str(tmp_path / "bench"),
         steps=3,
         warmup_steps=1,

@@ -7,7 +7,7 @@ import json
 import pytest
 from transformers import AutoModelForQuestionAnswering
 
-from conftest import shared_file
+from conftest import squad_file
 from distilqa.cli import main
 
 COMMON = [
@@ -18,7 +18,7 @@ COMMON = [
 
 
 def data_args(train=24, dev=12):
-    return ["--train_file", str(shared_file("train.json")), "--eval_file", str(shared_file("dev.json")),
+    return ["--train_file", str(squad_file("train.json")), "--eval_file", str(squad_file("dev.json")),
             "--max_train_samples", str(train), "--max_eval_samples", str(dev)]  # fmt: skip
 
 
@@ -49,7 +49,7 @@ def test_train_then_evaluate_then_predict(tiny_bert_path, tmp_path, capsys):
     assert f"{summary['f1']:.2f}" in card
 
     capsys.readouterr()
-    assert main(["evaluate", "--model", str(model_dir), "--data", str(shared_file("dev.json")), "--limit", "12",
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(squad_file("dev.json")), "--limit", "12",
                  "--max-seq-length", "128", "--doc-stride", "32", "--max-query-length", "32", "--output-dir", str(tmp_path / "eval"), "--no-progress"]) == 0  # fmt: skip
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["f1"] == pytest.approx(summary["f1"], abs=0.01)  # the trainer's evaluation = evaluate's

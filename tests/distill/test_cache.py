@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import build_bert, shared_file
+from conftest import build_bert, squad_file
 from distilqa.cli import main as cli_main
 from distilqa.distill.cache.fingerprint import compute_fingerprint
 from distilqa.distill.cache.store import LOGITS_FILE, MANIFEST_FILE, CacheInvalidError, TeacherCache
@@ -31,7 +31,7 @@ from distilqa.qa.data import load_examples
 from distilqa.qa.features import FeatureParams, build_train_features
 
 PARAMS = dict(max_seq_length=64, doc_stride=24, max_query_length=20)
-QUESTIONS = 6
+QUESTIONS = 16  # about 70 windows of the demo data: 6+ optimizer steps even at batch 8 x 2 accumulation
 LOSS_RTOL = 1e-3
 # Adam moves a weight by about lr (5e-5) per step whatever the gradient's size, so float16-rounded teacher
 # logits can flip the update of a near-zero gradient element on a step or two: up to ~2-4 lr apart. The losses
@@ -54,7 +54,7 @@ def setup(tmp_path_factory, tiny_bert_path, tiny_tokenizer):
     root = tmp_path_factory.mktemp("teacher_cache")
     student = build_bert(root / "student", tiny_tokenizer, layers=1, seed=1)
     tokenizer = load_tokenizer(student)
-    examples = load_examples(shared_file("train.json"), limit=QUESTIONS)
+    examples = load_examples(squad_file("train.json"), limit=QUESTIONS)
     features = build_train_features(examples, tokenizer, FeatureParams(**PARAMS)).remove_columns(
         ["example_index"]
     )
@@ -187,7 +187,7 @@ def test_resume_from_a_checkpoint_with_the_cache(setup, tmp_path):
 def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, capsys):
     path = Path(shutil.copytree(setup["cache"].path, tmp_path / "cache"))
     params = FeatureParams(72, 24, 20)
-    examples = load_examples(shared_file("train.json"), limit=QUESTIONS)
+    examples = load_examples(squad_file("train.json"), limit=QUESTIONS)
     features = build_train_features(examples, setup["tokenizer"], params).remove_columns(["example_index"])
     fingerprint = compute_fingerprint(setup["teacher"], setup["tokenizer"], features, params, "float32")
     with pytest.raises(CacheInvalidError, match=r"features \(max_seq_length 64 -> 72\)"):
@@ -249,7 +249,7 @@ def test_spot_check_catches_logits_that_do_not_match_the_teacher(setup, tmp_path
 
 
 def test_cache_teacher_cli_then_distill_finds_it_valid(setup, tmp_path, capsys):
-    data = str(shared_file("train.json"))
+    data = str(squad_file("train.json"))
     common = [
         "--train_file",
         data,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import build_bert, build_tokenizer, shared_file
+from conftest import build_bert, build_tokenizer, squad_file
 from distilqa.distill.attention import capture_projections
 from distilqa.distill.config import DistillationConfig
 from distilqa.distill.losses import (
@@ -38,7 +38,7 @@ def distill_config(tmp_path, **kwargs):
 
 @pytest.fixture(scope="module")
 def train_features(tiny_tokenizer):
-    examples = load_examples(shared_file("train.json"), limit=32)
+    examples = load_examples(squad_file("train.json"), limit=32)
     return build_train_features(examples, tiny_tokenizer, PARAMS).remove_columns(["example_index"])
 
 
@@ -151,7 +151,7 @@ def test_loss_parts_are_logged(tiny_bert_path, tiny_distilbert_path, train_featu
 def test_teacher_evaluation_and_student_evaluation(
     tiny_bert_path, tiny_distilbert_path, tiny_tokenizer, tmp_path
 ):
-    dev = load_examples(shared_file("dev.json"), limit=12)
+    dev = load_examples(squad_file("dev.json"), limit=12)
     features = build_eval_features(dev, tiny_tokenizer, PARAMS)
     trainer = DistillationTrainer(
         model=load_qa_model(tiny_distilbert_path), teacher=load_qa_model(tiny_bert_path),

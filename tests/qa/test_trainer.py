@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import shared_file
+from conftest import squad_file
 from distilqa.errors import InputError
 from distilqa.infra.models import load_qa_model, load_tokenizer
 from distilqa.qa.config import QuestionAnsweringConfig
@@ -31,8 +31,8 @@ def qa_config(tmp_path, **kwargs):
 
 @pytest.fixture(scope="module")
 def small_data(tiny_tokenizer):
-    train = load_examples(shared_file("train.json"), limit=48)
-    dev = load_examples(shared_file("dev.json"), limit=24)
+    train = load_examples(squad_file("train.json"), limit=48)
+    dev = load_examples(squad_file("dev.json"), limit=24)
     return (
         train,
         build_train_features(train, tiny_tokenizer, PARAMS),
