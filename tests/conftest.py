@@ -23,23 +23,6 @@ SHARED = REPO.parent / "shared" / "data" / "squad-v1.1-subset"
 DEMO_DATA = REPO / "src" / "distilqa" / "demo" / "data"
 
 
-def benchmark_module(name: str):
-    """``benchmarks/{name}.py`` imported as a module (benchmarks are scripts, not a package; ``benchmarks/`` is on
-    the path while it loads, for the scripts that import one another by name)."""
-    import importlib.util
-    import sys
-
-    folder = str(REPO / "benchmarks")
-    sys.path.insert(0, folder)
-    try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(folder)
-
-
 def shared_file(name: str) -> Path:
     """A file of the shared SQuAD subset (../shared/data/squad-v1.1-subset), for the few tests about that data.
 

@@ -25,11 +25,11 @@ from distilqa.errors import InputError
 class DemoSettings:
     """The demo's recipe; ``quick`` shrinks it to a smoke run of about a minute.
 
-    Chosen by ``benchmarks/table2_sweep.py --demo`` (docs/RESULTS.md, section 4) within the 10-minute budget of a
-    2-core CPU: a third teacher epoch lifts the teacher from 46 to 60 F1 there, and lr 4e-4 is what short
-    student schedules need (3 epochs: 65-67 F1 against 56-59 at 2e-4). The student is distilled with the paper's
-    loss from cached logits: the hidden-state term that helps on SQuAD (section 6.1) did worse at the demo's 46
-    student steps (section 4)."""
+    Chosen by the study ``experiments/table2/studies/demo-recipe.yaml`` (docs/RESULTS.md, section 4) within the
+    10-minute budget of a 2-core CPU: a third teacher epoch lifts the teacher from 46 to 60 F1 there, and lr 4e-4
+    is what short student schedules need (3 epochs: 65-67 F1 against 56-59 at 2e-4). The student is distilled
+    with the paper's loss from cached logits: the hidden-state term that helps on SQuAD (section 6.1) did worse at
+    the demo's 46 student steps (section 4)."""
 
     teacher_epochs: float = 3.0
     student_epochs: float = 2.0
@@ -72,7 +72,7 @@ def training_config(
     cls, output_dir: Path, epochs: float, learning_rate: float, batch_size: int, max_seq_length: int, doc_stride: int, seed: int,
     checkpoint_steps: int | None = None, **extra,
 ):  # fmt: skip
-    """A Trainer config for the offline CPU recipes (demo, benchmarks): no evaluation during training, linear
+    """A Trainer config for the offline CPU recipes (the demo): no evaluation during training, linear
     schedule with 10% warm-up, weight decay 0.01; ``extra`` sets distillation fields. No checkpoints unless
     ``checkpoint_steps`` (then one every so many steps, only the newest kept, for resuming a long run)."""
     checkpoints = {"save_strategy": "no"}

@@ -11,7 +11,7 @@ Unlike the example, the work is vectorised over the whole batch of windows with 
 valid (start, end) pairs by one searchsorted, one stable sort to merge windows); Python only builds the output
 dicts. Every tie is broken the same way: higher logit / score first, then the lower window, start and end
 index; the null entry goes after spans of equal score. ``tests/postprocess_oracle.py`` holds the plain-loop
-version that the tests and ``benchmarks/postprocess_speed.py`` compare against.
+version that the tests and ``experiments/perf/postprocess_speed.py`` compare against.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 # Models for the inference benchmark (docs/RESULTS.md section 5), trained on this CPU with the distilqa CLI on
 # ../shared/data/squad-v1.1-subset, then `distilqa benchmark inference` on its dev set. A step whose model
 # folder exists is skipped, so an interrupted run continues.
-#   bash benchmarks/inference_cpu.sh OUTPUT_DIR      (about 45 minutes on 2 idle cores)
+#   bash experiments/perf/inference_cpu.sh OUTPUT_DIR      (about 45 minutes on 2 idle cores)
 set -euo pipefail
 out=${1:?usage: inference_cpu.sh OUTPUT_DIR}
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 data=${DATA:-$here/../shared/data/squad-v1.1-subset}
 dq=${DISTILQA:-$here/.venv/bin/distilqa}
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1

@@ -5,8 +5,10 @@ per question, 384 tokens, a 14-token question, contexts of 100-600 words, logits
 around +5 in the context. Both implementations run on the same inputs with BLAS / OpenMP pinned to one thread;
 the best of ``--repeats`` runs counts, and the answers must be identical.
 
-    python benchmarks/postprocess_speed.py            # markdown table
-    python benchmarks/postprocess_speed.py --json     # one JSON object
+    python experiments/perf/postprocess_speed.py            # markdown table
+    python experiments/perf/postprocess_speed.py --json     # one JSON object
+
+The oracle is the tests' (tests/postprocess_oracle.py), so this runs from a checkout, not an installed package.
 """
 
 from __future__ import annotations
@@ -77,16 +79,6 @@ def load_average() -> str:
         return "unknown"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--features", type=int, default=20_000, help="number of eval windows")
@@ -101,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for var in THREAD_VARS:  # before numpy is imported
         os.environ[var] = "1"
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the oracle lives with the tests
     import numpy as np
     from postprocess_oracle import reference_postprocess
 
+    from distilqa.infra.hardware import cpu_model
     from distilqa.qa.postprocess import postprocess_predictions
 
     try:

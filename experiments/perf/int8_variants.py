@@ -6,7 +6,7 @@ and reports, for each: windows/s on one batch (best of 3, ``--threads``), F1 on 
 PyTorch fp32, the share of answers unchanged, the largest logit difference and the file size. Results of the
 variants are cached in OUTPUT, so a rerun only measures.
 
-    python benchmarks/int8_variants.py --model runs/alone/model --data ../shared/data/squad-v1.1-subset/dev.json \\
+    python experiments/perf/int8_variants.py --model runs/alone/model --data ../shared/data/squad-v1.1-subset/dev.json \\
         --output /tmp/int8-variants
 """
 
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     from onnxruntime.transformers.optimizer import optimize_model
 
     from distilqa.export.onnx import export_onnx
-    from distilqa.export.parity import ParityTolerance, _ParityCheck
+    from distilqa.export.parity import ParityCheck, ParityTolerance
     from distilqa.export.quantize import _qa_head_nodes
     from distilqa.infra.models import load_qa_model, load_tokenizer
     from distilqa.qa.backends import OnnxQAModel
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_qa_model(args.model), load_tokenizer(args.model)
     examples = load_examples(args.data, check_offsets="ignore")
-    check = _ParityCheck(
+    check = ParityCheck(
         model,
         tokenizer,
         examples,
