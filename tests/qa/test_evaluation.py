@@ -61,3 +61,21 @@ def test_v2_headline_uses_exact(tiny_bert_path, tiny_squad):
     assert "exact" in evaluation.metrics and "best_f1" in evaluation.metrics
     assert evaluation.headline["exact_match"] == pytest.approx(evaluation.metrics["exact"], abs=0.005)
     assert np.isfinite(list(evaluation.result.null_odds.values())).all()
+
+
+def test_length_sorted_batches_give_the_same_answers(tiny_bert_path):
+    from conftest import squad_file
+
+    examples = load_examples(squad_file("dev.json"))[:40]
+    predictor = QAPredictor.from_pretrained(tiny_bert_path, params=PARAMS)
+    features = evaluate_model(predictor, examples, keep_logits=True).features
+    lengths = np.asarray(features["attention_mask"]).sum(axis=1)
+    assert len(set(lengths.tolist())) > 5  # windows of many lengths: the order matters
+    sorted_start, sorted_end = predictor.logits(features, batch_size=8, progress=False)
+    plain_start, plain_end = predictor.logits(features, batch_size=8, progress=False, sort_by_length=False)
+    real = np.asarray(features["attention_mask"], dtype=bool)  # padding columns depend on the batch partners
+    np.testing.assert_allclose(sorted_start[real], plain_start[real], atol=1e-5)
+    np.testing.assert_allclose(sorted_end[real], plain_end[real], atol=1e-5)
+    assert predictor.postprocess(examples, features, sorted_start, sorted_end).predictions == (
+        predictor.postprocess(examples, features, plain_start, plain_end).predictions
+    )

@@ -48,6 +48,7 @@ class Evaluation:
     num_windows: int
     seconds: float
     backend: str
+    precision: dict[str, str] = field(default_factory=dict)
     features: Any = None
     start_logits: np.ndarray | None = None
     end_logits: np.ndarray | None = None
@@ -74,6 +75,7 @@ class Evaluation:
             "seconds": round(self.seconds, 3),
             "questions_per_second": round(self.questions_per_second, 2),
             "backend": self.backend,
+            **self.precision,
         }
 
 
@@ -85,6 +87,7 @@ def evaluate_model(
     batch_size: int = 32,
     device: str = "cpu",
     trust_remote_code: bool = False,
+    precision: str = "fp32",
     keep_logits: bool = False,
     progress: bool = False,
 ) -> Evaluation:
@@ -92,11 +95,13 @@ def evaluate_model(
 
     Args:
         model: a model folder (PyTorch ``save_pretrained`` or an ONNX export), a hub name, or a
-            :class:`QAPredictor` (then ``params``, ``device`` and ``trust_remote_code`` are its own).
+            :class:`QAPredictor` (then ``params``, ``device``, ``trust_remote_code`` and ``precision`` are its own).
         examples (:class:`distilqa.qa.data.SquadExamples`): the questions, with gold answers.
         params (:class:`FeatureParams`, *optional*): windowing (384 / 128 / 64 by default).
         options (:class:`PredictOptions`, *optional*): n-best, longest answer, SQuAD 2.0 null threshold.
         batch_size (`int`, defaults to 32): windows per forward pass.
+        precision (`str`, defaults to ``"fp32"``): ``fp32``, ``bf16``, ``fp16`` or ``auto``
+            (:mod:`distilqa.infra.precision`); the choice is in :meth:`Evaluation.speed`.
         keep_logits (`bool`, defaults to `False`): keep the features and logits on the result (the parity check
             compares them).
         progress (`bool`, defaults to `False`): show the prediction bar.
@@ -124,6 +129,7 @@ def evaluate_model(
         num_windows=len(features),
         seconds=seconds,
         backend=predictor.backend,
+        precision=predictor.precision.to_dict(),
         features=features if keep_logits else None,
         start_logits=start if keep_logits else None,
         end_logits=end if keep_logits else None,

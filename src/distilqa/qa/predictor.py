@@ -54,6 +54,9 @@ class QAPredictor:
         tokenizer: its fast tokenizer.
         params (:class:`FeatureParams`): windowing (max_seq_length 384, doc_stride 128 by default).
         device (`str`, defaults to ``"cpu"``): torch device for PyTorch models.
+        precision (`str`, defaults to ``"fp32"``): ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``auto`` (the fastest this
+            device runs natively; see :mod:`distilqa.infra.precision`). A PyTorch model is cast to it; an ONNX
+            export runs as exported (fp32 only). Logits reach post-processing as fp32.
 
     Example::
 
@@ -62,16 +65,34 @@ class QAPredictor:
         [{'answer': 'ada lovelace', ...}]
     """
 
-    def __init__(self, model, tokenizer, params: FeatureParams | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        params: FeatureParams | None = None,
+        device: str = "cpu",
+        precision: str = "fp32",
+    ):
+        from distilqa.infra.precision import Precision, resolve_precision
+
         self.model = model
         self.tokenizer = tokenizer
         self.params = params or FeatureParams()
         self.device = device
         self.backend = "onnx" if not hasattr(model, "parameters") else "torch"
+        if self.backend == "onnx":
+            if (precision or "fp32") not in ("fp32", "auto"):
+                raise InputError(
+                    f"--precision {precision}: an ONNX export runs at the precision it was exported with; "
+                    "pass --precision fp32 (or auto), or use the PyTorch model folder"
+                )
+            self.precision = Precision("fp32", precision or "fp32", "ONNX export (runs as exported)")
+        else:
+            self.precision = resolve_precision(precision, device)
         if self.backend == "torch":
             from distilqa.infra.models import forward_parameters
 
-            model.to(device)
+            model.to(device=device, dtype=self.precision.torch_dtype)
             model.eval()
             self.input_names = [n for n in tokenizer.model_input_names if n in forward_parameters(model)]
         else:
@@ -85,6 +106,7 @@ class QAPredictor:
         device: str = "cpu",
         trust_remote_code: bool = False,
         tokenizer=None,
+        precision: str = "fp32",
     ) -> QAPredictor:
         """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``.
 
@@ -100,33 +122,38 @@ class QAPredictor:
             model = load_qa_model(name_or_path, require_qa_head=True, trust_remote_code=trust_remote_code)
         if tokenizer is None:
             tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
-        return cls(model, tokenizer, params=params, device=device)
+        return cls(model, tokenizer, params=params, device=device, precision=precision)
 
-    def logits(self, features, batch_size: int = 32, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def logits(
+        self, features, batch_size: int = 32, progress: bool = True, sort_by_length: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits, shape (num_features, max_seq_length), float32.
 
-        Each batch is cut to its longest real sequence (trailing padding columns are not computed) and the
-        logits are padded back with a very low value, where the offsets say "not context" anyway.
+        With ``sort_by_length`` (the default) the windows are batched longest first, so that short contexts do not
+        pay for long ones; each batch is cut to its longest real sequence (trailing padding columns are not
+        computed) and the logits go back to the windows' own rows, padded with a very low value, where the
+        offsets say "not context" anyway. The order changes which windows share a batch, not the answers.
         """
         from tqdm.auto import tqdm
 
         if batch_size <= 0:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}; pass --batch-size 1 or more")
+            raise InputError(f"batch_size must be >= 1, got {batch_size}; pass --batch_size 1 or more")
         names = [n for n in model_input_names(features) if n in self.input_names]
         columns = {n: np.asarray(features[n], dtype=np.int64) for n in names}
         total, length = columns["input_ids"].shape
         starts = np.full((total, length), -1e4, dtype=np.float32)
         ends = np.full((total, length), -1e4, dtype=np.float32)
         lengths = columns["attention_mask"].sum(axis=1)
+        order = np.argsort(-lengths, kind="stable") if sort_by_length else np.arange(total)
         bar = tqdm(total=total, desc="Predicting", unit="win", disable=not progress, leave=False)
         for begin in range(0, total, batch_size):
-            stop = min(begin + batch_size, total)
-            width = int(lengths[begin:stop].max())
-            batch = {n: c[begin:stop, :width] for n, c in columns.items()}
+            rows = order[begin : begin + batch_size]
+            width = int(lengths[rows].max())
+            batch = {n: c[rows, :width] for n, c in columns.items()}
             start, end = self._forward(batch)
-            starts[begin:stop, :width] = start
-            ends[begin:stop, :width] = end
-            bar.update(stop - begin)
+            starts[rows, :width] = start
+            ends[rows, :width] = end
+            bar.update(len(rows))
         bar.close()
         return starts, ends
 
