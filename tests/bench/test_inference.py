@@ -15,6 +15,7 @@ from distilqa.bench.inference import (  # noqa: E402
     InferenceBenchmarkSettings,
     export_backend,
     markdown_report,
+    measure,
     plot,
     process_peak_rss_mb,
     run_benchmark,
@@ -190,3 +191,32 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
 
 def test_process_peak_rss_is_positive():
     assert process_peak_rss_mb() > 0
+
+
+def test_a_bf16_row_runs_the_model_in_bf16(monkeypatch, tiny_bert_path, tiny_squad):
+    import distilqa.infra.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    settings = InferenceBenchmarkSettings(
+        data=str(tiny_squad),
+        threads=1,
+        latency_samples=2,
+        warmup=0,
+        max_seq_length=64,
+        doc_stride=24,
+        max_query_length=20,
+    )
+    fp32 = measure(tiny_bert_path, "torch", settings)
+    bf16 = measure(tiny_bert_path, "torch-bf16", settings)
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    assert bf16["num_questions"] == fp32["num_questions"] == 3
+
+
+def test_default_backends_offer_bf16_only_where_it_is_native(monkeypatch):
+    import distilqa.infra.precision as precision
+    from distilqa.bench.inference import default_backends
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert default_backends() == ["torch", "onnx", "onnx-int8"]
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert default_backends() == ["torch", "torch-bf16", "onnx", "onnx-int8"]

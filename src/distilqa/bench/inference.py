@@ -25,7 +25,18 @@ from distilqa.bench.process import run_child
 from distilqa.errors import InputError
 from distilqa.qa.features import WINDOW
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "torch-bf16", "onnx", "onnx-int8")
+# the PyTorch backends and the precision each runs the model in (distilqa.infra.precision)
+TORCH_PRECISIONS = {"torch": "fp32", "torch-bf16": "bf16"}
+
+
+def default_backends() -> list[str]:
+    """Every backend this machine runs natively: bf16 only on a CPU with AMX / AVX512-BF16."""
+    from distilqa.infra.precision import cpu_has_native_bf16
+
+    return [b for b in BACKENDS if b != "torch-bf16" or cpu_has_native_bf16()]
+
+
 RESULT_PREFIX = "DISTILQA_INFERENCE_RESULT "
 COLUMNS = [
     ("name", "model"),
@@ -130,7 +141,8 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
     from distilqa.qa.predictor import QAPredictor
 
     tokenizer = load_tokenizer(folder)
-    if backend == "torch":
+    precision = TORCH_PRECISIONS.get(backend, "fp32")
+    if backend in TORCH_PRECISIONS:
         from distilqa.infra.hardware import pin_threads
         from distilqa.infra.models import count_parameters, load_qa_model
 
@@ -145,7 +157,7 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
         model = OnnxQAModel(Path(folder), threads=threads)
         report = Path(folder) / REPORT_FILE
         params = json.loads(report.read_text(encoding="utf-8")).get("parameters") if report.exists() else None
-    predictor = QAPredictor(model, tokenizer, params=settings.params)
+    predictor = QAPredictor(model, tokenizer, params=settings.params, precision=precision)
     examples = load_examples(settings.data, check_offsets="ignore", limit=settings.limit)
 
     def answer(subset, batch_size):
@@ -166,6 +178,7 @@ def measure(folder: str | os.PathLike, backend: str, settings: InferenceBenchmar
     return {
         "model": str(folder),
         "backend": backend,
+        "precision": predictor.precision.name,
         **best.headline,
         "qps_batch32": round(len(examples) / seconds, 2),
         "p50_ms_batch1": _percentile(latencies, 50),
@@ -234,7 +247,7 @@ def plan(
                 log(f"skipping {model}: an {own} export, not among --backends {' '.join(backends)}")
             continue
         for backend in backends:
-            if backend == "torch":
+            if backend in TORCH_PRECISIONS:
                 jobs.append(Job(model, label, model, backend))
                 continue
             folder = Path(workdir) / f"{index}-{backend}"
@@ -269,7 +282,7 @@ def run_benchmark(
     Args:
         models: PyTorch model folders and/or ``distilqa export`` folders.
         settings (:class:`InferenceBenchmarkSettings`): data, threads, batch size, latency samples, windowing.
-        backends: any of ``torch``, ``onnx``, ``onnx-int8`` (default: all three).
+        backends: any of :data:`BACKENDS` (default: :func:`default_backends`, those this machine runs natively).
         isolate (`bool`, defaults to `True`): measure each row in a fresh subprocess. `False` measures in this
             process (for tests): peak RSS then covers everything measured so far.
 
@@ -278,9 +291,9 @@ def run_benchmark(
         ``speedup`` (over the first row), ``p50_ms_batch1``, ``p95_ms_batch1``, ``params``, ``disk_mb``,
         ``peak_rss_mb``, ``num_questions``, ``threads``, ``hardware``, ``note``.
     """
-    from distilqa.infra.hardware import cpu_model
+    from distilqa.infra.hardware import cpu_features, cpu_model
 
-    backends = list(backends or BACKENDS)
+    backends = list(backends or default_backends())
     rows = []
     load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(prefix="distilqa-bench-") as workdir:
@@ -292,7 +305,7 @@ def run_benchmark(
                 f"{job.name} [{job.backend}]: EM {row['exact_match']:.2f} F1 {row['f1']:.2f}, {row['qps_batch32']:.1f} questions/s, "
                 f"p50 {row['p50_ms_batch1']:.1f} ms, p95 {row['p95_ms_batch1']:.1f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
             )
-    hardware = f"{cpu_model()}, {os.cpu_count()} logical CPUs, {settings.threads} threads"
+    hardware = f"{cpu_model()} [{'/'.join(cpu_features())}], {os.cpu_count()} logical CPUs, {settings.threads} threads"
     for row in rows:
         row["speedup"] = round(row["qps_batch32"] / rows[0]["qps_batch32"], 2) if rows else None
         row.update(hardware=hardware, load_average=load, settings=asdict(settings))
@@ -344,7 +357,7 @@ def plot(rows: list[dict[str, Any]], path: str | os.PathLike) -> Path:
 
     from distilqa.infra.files import atomic_write_bytes
 
-    markers = {"torch": "o", "onnx": "s", "onnx-int8": "^"}
+    markers = {"torch": "o", "torch-bf16": "D", "onnx": "s", "onnx-int8": "^"}
     names = list(dict.fromkeys(r["name"] for r in rows))
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for row in rows:
