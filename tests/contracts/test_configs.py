@@ -90,3 +90,19 @@ def test_pin_memory_only_with_an_accelerator(tmp_path):
 
     config = QuestionAnsweringConfig(output_dir=str(tmp_path))
     assert config.dataloader_pin_memory == _accelerator_available()
+
+
+def test_bf16_training_is_refused_on_a_cpu_without_native_bf16(monkeypatch, tmp_path):
+    import distilqa.infra.precision as precision
+    from distilqa.errors import InputError
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(InputError, match="without native bf16.*--force_bf16"):
+        QuestionAnsweringConfig(output_dir=str(tmp_path), bf16=True, use_cpu=True, report_to="none")
+    forced = QuestionAnsweringConfig(
+        output_dir=str(tmp_path), bf16=True, use_cpu=True, force_bf16=True, report_to="none"
+    )
+    assert forced.bf16
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert QuestionAnsweringConfig(output_dir=str(tmp_path), bf16=True, use_cpu=True, report_to="none").bf16
+    assert not QuestionAnsweringConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none").bf16

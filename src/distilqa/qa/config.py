@@ -79,11 +79,26 @@ class QuestionAnsweringConfig(TrainingArguments):
         default=0.0, metadata={"help": "SQuAD 2.0: answer '' when null - best span score exceeds this"}
     )
 
+    force_bf16: bool = field(
+        default=False,
+        metadata={
+            "help": "allow --bf16 on a CPU without native bf16 (AMX / AVX512-BF16), where it is emulated and slow"
+        },
+    )
+
     def __post_init__(self):
         if not self.output_dir:
             raise InputError(
                 "no output folder: pass --output_dir DIR (checkpoints, the final model and metrics go there)"
             )
+        if self.bf16 and not self.force_bf16 and (self.use_cpu or not _accelerator_available()):
+            from distilqa.infra.precision import cpu_has_native_bf16
+
+            if not cpu_has_native_bf16():
+                raise InputError(
+                    "--bf16 on a CPU without native bf16 (AMX or AVX512-BF16) runs emulated, slower than fp32: "
+                    "leave --bf16 out, or pass --force_bf16 true to train in bf16 anyway"
+                )
         for name in ("n_best", "max_answer_length"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}; pass --{name} 1 or more")
