@@ -165,7 +165,7 @@ def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
 
 def test_benchmark_cli_names_missing_options(capsys):
     assert cli_main(["benchmark", "training", "--steps", "3"]) == 2
-    assert "--teacher, --student, --train_file, --output-dir" in capsys.readouterr().err
+    assert "--teacher, --student, --train_file, --output_dir" in capsys.readouterr().err
 
 
 def test_teacher_names_resolve_like_everywhere_else(

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from distilqa.cli.args import parse_training_args
-from distilqa.distill.config import DistillationConfig, DistillModelArguments
-from distilqa.qa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
+from distilqa.cli import distill, train
+from distilqa.qa.config import QuestionAnsweringConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -14,15 +13,11 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def _parse(path: Path):
     text = path.read_text()
     keys = {line.split(":")[0] for line in text.splitlines() if line and not line.startswith("#")}
-    distill = "teacher" in keys
+    is_distill = "teacher" in keys
     # the CPU recipes take data on the command line
     data = [] if "train_file" in keys else ["--train_file", "train.json"]
-    types = (
-        (DistillModelArguments, DataArguments, DistillationConfig)
-        if distill
-        else (ModelArguments, DataArguments, QuestionAnsweringConfig)
-    )
-    (model, data, config), _ = parse_training_args(types, [str(path), *data, "--use_cpu", "true"], "distilqa")
+    parser = (distill if is_distill else train).build_parser()
+    model, data, config, _, _ = parser.parse([str(path), *data, "--use_cpu", "true"])
     return model, data, config
 
 

@@ -1,8 +1,17 @@
 """The ``distilqa`` command: a thin dispatcher over one module per subcommand.
 
-Each subcommand lives in ``distilqa.cli.<name>`` and exposes ``main(argv) -> int``; heavy imports happen
-inside those functions so that ``distilqa --help`` stays fast. Bad input (:class:`distilqa.errors.InputError`,
-unreadable files, ...) becomes one line on stderr and exit code 2; ``--debug`` shows the traceback.
+Each subcommand lives in ``distilqa.cli.<name>`` and exposes ``build_parser()`` (see :mod:`distilqa.cli.parser`)
+and ``main(argv) -> int``; heavy imports happen inside functions so that ``distilqa --help`` stays fast.
+
+Exit codes, each failure one line on stderr (``--debug`` anywhere on the line, or ``DISTILQA_DEBUG=1``, raises
+instead, with the traceback):
+
+* 0: done.
+* 1: an internal error (a bug): ``distilqa: error: <type>: <message> (run with --debug for the traceback)``.
+* 2: bad input: a malformed command line (``distilqa <command>: error: ...``), or a file, field, option or model
+  that cannot be used (:class:`distilqa.errors.InputError`, a missing or unreadable file, ...:
+  ``distilqa: error: ...``).
+* 130: interrupted (Ctrl-C); for ``train`` and ``distill`` the line says how to resume.
 """
 
 from __future__ import annotations
@@ -48,9 +57,9 @@ def _help() -> str:
     return "\n".join(lines)
 
 
-def _fail(message: str) -> int:
-    print(f"distilqa: error: {message}", file=sys.stderr)
-    return 2
+def _fail(message: str, code: int = 2, prog: str = "distilqa") -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,16 +76,47 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        return _fail(f"unknown command {name!r}; choose one of: {', '.join(COMMANDS)}")
+        import difflib
+
+        near = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"choose one of: {', '.join(COMMANDS)}"
+        return _fail(f"unknown command {name!r}; {hint}")
+    from distilqa.cli import quiet
+    from distilqa.cli.parser import UsageError
+
     module = importlib.import_module(f"distilqa.cli.{COMMANDS[name][0]}")
     try:
         return int(module.main(rest) or 0)
     except KeyboardInterrupt:
-        return _fail("interrupted")
-    except Exception as err:  # noqa: BLE001 - the CLI's one place that turns errors into exit code 2
         if debug:
             raise
-        return _fail(describe_error(err))
+        print(f"distilqa {name}: interrupted" + _interrupted_hint(name), file=sys.stderr)
+        return 130
+    except UsageError as err:
+        if debug:
+            raise
+        return _fail(" ".join(str(err).split()), prog=err.prog)
+    except Exception as err:  # noqa: BLE001 - the CLI's one place that turns errors into exit codes
+        if debug:
+            raise
+        return _fail(describe_error(err), 2 if is_bad_input(err) else 1)
+    finally:
+        quiet.restore()
+
+
+def _interrupted_hint(name: str) -> str:
+    if name in ("train", "distill"):
+        from distilqa.cli.train import RESUME_HINT
+
+        return f"; {RESUME_HINT}"
+    return ""
+
+
+def is_bad_input(err: BaseException) -> bool:
+    """Whether ``err`` is the user's (exit code 2) rather than a bug (exit code 1)."""
+    from distilqa.errors import InputError
+
+    return isinstance(err, InputError | OSError | UnicodeDecodeError)
 
 
 def describe_error(err: BaseException) -> str:
@@ -100,7 +140,7 @@ def describe_error(err: BaseException) -> str:
     elif isinstance(err, OSError) and getattr(err, "filename", None):
         message = f"{err.filename}: {err.strerror or err}"
     else:
-        message = f"{type(err).__name__}: {err} (run with --debug for the traceback)"
+        message = f"{type(err).__name__}: {err} (an internal error; run with --debug for the traceback)"
     return " ".join(message.split())
 
 

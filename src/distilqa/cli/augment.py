@@ -10,73 +10,57 @@ span becomes their gold answer. Distill on the output file as on any SQuAD file:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from dataclasses import dataclass, field
 
-from distilqa.cli.options import (
-    ArgumentParser,
-    add_feature_args,
-    add_postprocess_args,
-    add_runtime_args,
-    load_predictor,
-    predict_options,
-)
+from distilqa.cli.runtime import load_predictor, predict_options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(
-        prog="distilqa augment", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+@dataclass
+class AugmentFiles:
+    """The teacher, the questions to vary and the file to write."""
+
+    teacher: str = field(
+        metadata={
+            "help": "fine-tuned QA teacher (PyTorch folder or hub name): answers the variants, gives the embeddings"
+        }
     )
-    parser.add_argument(
-        "--teacher",
-        required=True,
-        help="fine-tuned QA teacher (PyTorch folder or hub name): answers the variants, gives the embeddings",
+    data: str = field(metadata={"help": "training questions: SQuAD .json/.jsonl file or hub dataset name"})
+    output: str = field(metadata={"help": "SQuAD JSON file to write (official layout)"})
+    split: str = field(default="train", metadata={"help": "split of a hub dataset"})
+    limit: int | None = field(default=None, metadata={"help": "only the first N questions"})
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser, Section
+    from distilqa.cli.quiet import Quiet
+    from distilqa.cli.runtime import RuntimeOptions
+    from distilqa.distill.augment import AugmentConfig
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.predictor import PredictOptions
+
+    return CommandParser(
+        "distilqa augment",
+        AugmentFiles,
+        Section(AugmentConfig, "variants", fields={"include_original": {"no_aliases": ["--no_original"]}}),
+        Section(FeatureParams, "windowing"),
+        Section(PredictOptions, "post-processing"),
+        Section(RuntimeOptions, "runtime"),
+        Section(Quiet, "runtime"),
+        description=__doc__,
     )
-    parser.add_argument(
-        "--data", required=True, help="training questions: SQuAD .json/.jsonl file or hub dataset name"
-    )
-    parser.add_argument("--split", default="train", help="split of a hub dataset (default %(default)s)")
-    parser.add_argument("--output", required=True, help="SQuAD JSON file to write (official layout)")
-    parser.add_argument("--copies", type=int, default=4, help="variants per question (default %(default)s)")
-    parser.add_argument(
-        "--replace-prob",
-        type=float,
-        default=0.3,
-        help="chance that each word is swapped (default %(default)s)",
-    )
-    parser.add_argument(
-        "--neighbours", type=int, default=15, help="candidate words per word (default %(default)s)"
-    )
-    parser.add_argument(
-        "--min-probability",
-        type=float,
-        default=0.0,
-        help="drop variants the teacher answers with less confidence (default %(default)s)",
-    )
-    parser.add_argument(
-        "--no-original", action="store_true", help="write the variants only, not the original questions"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=42, help="random seed of the replacements (default %(default)s)"
-    )
-    parser.add_argument("--limit", type=int, help="only the first N questions")
-    add_feature_args(parser)
-    add_postprocess_args(parser)
-    add_runtime_args(parser)
-    return parser
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    from distilqa.distill.augment import AugmentConfig, NeighbourTable, augment_examples, to_squad_json
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from distilqa.distill.augment import NeighbourTable, augment_examples, to_squad_json
     from distilqa.errors import InputError
     from distilqa.infra.files import atomic_write_json, check_writable
     from distilqa.qa.data import load_examples
 
-    config = AugmentConfig(
-        args.copies, args.replace_prob, args.neighbours, args.min_probability, args.seed, not args.no_original
-    )
+    config = parser.instances(args)[1]
     output = check_writable(args.output, "--output", folder=False)
     examples = load_examples(args.data, split=args.split, limit=args.limit)
     predictor = load_predictor(args, args.teacher)

@@ -23,8 +23,12 @@ def main(argv: list[str]) -> int:
             print(f"  {name:<10} {text}")
         return 0
     if argv[0] not in KINDS:
-        from distilqa.errors import InputError
+        import difflib
 
-        raise InputError(f"unknown benchmark {argv[0]!r}; choose inference or training")
+        from distilqa.cli.parser import UsageError
+
+        near = difflib.get_close_matches(argv[0], KINDS, n=1)
+        hint = f"did you mean {near[0]}?" if near else "choose inference or training"
+        raise UsageError("distilqa benchmark", f"unknown benchmark {argv[0]!r}; {hint}")
     module = importlib.import_module(f"distilqa.cli.{KINDS[argv[0]][0]}")
     return module.main(argv[1:])

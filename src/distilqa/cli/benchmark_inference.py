@@ -3,124 +3,103 @@
 Example (the numbers in docs/RESULTS.md)::
 
     distilqa benchmark inference --models runs/teacher/model runs/distilled/model \\
-        --data ../shared/data/squad-v1.1-subset/dev.json --max-seq-length 256 --doc-stride 96 \\
+        --data ../shared/data/squad-v1.1-subset/dev.json --max_seq_length 256 --doc_stride 96 \\
         --json bench.json --markdown bench.md --plot bench.png
 
-Each model/backend runs in a fresh subprocess (this module with the hidden ``--worker`` flag), which prints
-its result as one JSON line.
+Each model/backend runs in a fresh subprocess (this module with the hidden ``--worker`` flag first), which
+prints its result as one JSON line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 
-from distilqa.cli.options import add_feature_args
+from distilqa.bench.inference import BACKENDS
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from distilqa.bench.inference import BACKENDS
+@dataclass
+class InferenceBenchmarkOptions:
+    """What to measure, and where the report goes."""
 
-    parser = argparse.ArgumentParser(
-        prog="distilqa benchmark inference", description=__doc__.split("\n\n")[0]
+    models: list[str] = field(
+        metadata={"help": "model folders: PyTorch (exported on the fly) or 'distilqa export' output"}
     )
-    parser.add_argument(
-        "--models", nargs="+", help="model folders: PyTorch (exported on the fly) or 'distilqa export' output"
+    backends: list[str] = field(
+        default_factory=lambda: list(BACKENDS), metadata={"choices": BACKENDS, "help": "backends to measure"}
     )
-    parser.add_argument("--data", help="SQuAD .json/.jsonl file (or hub dataset name) with the questions")
-    parser.add_argument(
-        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, help="default: all three"
+    json: str | None = field(
+        default=None, metadata={"help": "write the rows as a JSON list", "metavar": "OUT.json"}
     )
-    parser.add_argument("--limit", type=int, help="use only the first N questions")
-    parser.add_argument(
-        "--threads", type=int, help="intra-op threads for torch and onnxruntime (default: all logical CPUs)"
+    markdown: str | None = field(
+        default=None, metadata={"help": "write the markdown table", "metavar": "OUT.md"}
     )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=32,
-        help="windows per forward pass, throughput run (default %(default)s)",
+    plot: str | None = field(
+        default=None,
+        metadata={"help": "plot F1 against questions/s (needs matplotlib)", "metavar": "OUT.png"},
     )
-    parser.add_argument(
-        "--latency-samples",
-        type=int,
-        default=50,
-        help="single questions timed at batch 1 (default %(default)s)",
+
+
+def build_parser():
+    from distilqa.bench.inference import InferenceBenchmarkSettings
+    from distilqa.cli.helptext import docstring_help
+    from distilqa.cli.parser import CommandParser, Section
+    from distilqa.cli.quiet import Quiet
+    from distilqa.qa.features import FeatureParams
+
+    return CommandParser(
+        "distilqa benchmark inference",
+        InferenceBenchmarkOptions,
+        Section(
+            InferenceBenchmarkSettings,
+            fields={k: {"help": v} for k, v in docstring_help(FeatureParams).items()},
+        ),
+        Quiet,
+        description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument(
-        "--warmup", type=int, default=3, help="untimed single-question runs first (default %(default)s)"
-    )
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=1,
-        help="timed passes over the set; questions/s is the best one (default %(default)s)",
-    )
-    parser.add_argument("--json", dest="json_path", metavar="OUT.json", help="write the rows as a JSON list")
-    parser.add_argument("--markdown", metavar="OUT.md", help="write the markdown table")
-    parser.add_argument("--plot", metavar="OUT.png", help="plot F1 against questions/s (needs matplotlib)")
-    add_feature_args(parser)
-    parser.add_argument(
-        "--worker", help=argparse.SUPPRESS
-    )  # internal: measure one model/backend in this process
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    from distilqa.bench.inference import (
-        RESULT_PREFIX,
-        InferenceBenchmarkSettings,
-        markdown_report,
-        measure,
-        plot,
-        run_benchmark,
-    )
-    from distilqa.bench.process import child_main
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:  # a child process started by measure_in_subprocess
+        return _worker(argv[1])
+    options, settings, _ = build_parser().parse(argv)
+    from distilqa.bench.inference import markdown_report, plot, run_benchmark
     from distilqa.errors import InputError
     from distilqa.infra.files import atomic_write_json, atomic_write_text
 
-    if args.worker:  # a child process started by measure_in_subprocess
-        spec = json.loads(args.worker)
-        return child_main(
-            lambda: measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"])),
-            RESULT_PREFIX,
-        )
-    missing = [flag for flag, value in (("--models", args.models), ("--data", args.data)) if not value]
-    if missing:
-        raise InputError(f"distilqa benchmark inference needs {' and '.join(missing)}; see --help")
-    if args.plot:  # fail before measuring, not after
+    if options.plot:  # fail before measuring, not after
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise InputError("--plot needs matplotlib: pip install 'distilqa[plot]'") from None
-    settings = InferenceBenchmarkSettings(
-        data=args.data,
-        limit=args.limit,
-        threads=args.threads,
-        batch_size=args.batch_size,
-        latency_samples=args.latency_samples,
-        warmup=args.warmup,
-        repeats=args.repeats,
-        max_seq_length=args.max_seq_length,
-        doc_stride=args.doc_stride,
-        max_query_length=args.max_query_length,
-    )
     from distilqa.infra.hardware import cpu_model
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     log(f"CPU: {cpu_model()}; threads pinned to {settings.threads}")
-    rows = run_benchmark(args.models, settings, backends=args.backends, log=log)
+    rows = run_benchmark(options.models, settings, backends=options.backends, log=log)
     report = markdown_report(rows)
-    if args.json_path:
-        atomic_write_json(args.json_path, rows)
-    if args.markdown:
-        atomic_write_text(args.markdown, report + "\n")
-    if args.plot:
-        plot(rows, args.plot)
+    if options.json:
+        atomic_write_json(options.json, rows)
+    if options.markdown:
+        atomic_write_text(options.markdown, report + "\n")
+    if options.plot:
+        plot(rows, options.plot)
     print(report)
     return 0
+
+
+def _worker(spec: str) -> int:
+    """Measure one model/backend in this process (``--worker SPEC``, SPEC the JSON of measure_in_subprocess)."""
+    from distilqa.bench.inference import RESULT_PREFIX, InferenceBenchmarkSettings, measure
+    from distilqa.bench.process import child_main
+
+    spec = json.loads(spec)
+    return child_main(
+        lambda: measure(spec["folder"], spec["backend"], InferenceBenchmarkSettings(**spec["settings"])),
+        RESULT_PREFIX,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover - the --worker subprocess

@@ -12,7 +12,6 @@ tokenizes with the student's tokenizer, as ``distill`` does (default: the teache
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 from distilqa.errors import InputError
@@ -39,30 +38,42 @@ class CacheTeacherArguments:
             raise InputError("no teacher: pass --teacher FOLDER_OR_HUB_NAME")
 
 
-EXTRA = [
-    ("--output", {"default": None, "help": "cache folder to write (same as --teacher_cache)"}),
-    ("--force", {"action": "store_true", "help": "rebuild even when the cache in the folder is valid"}),
-]
+@dataclass
+class CacheOutput:
+    """Where the cache goes."""
+
+    output: str | None = field(
+        default=None, metadata={"help": "cache folder to write (same as --teacher_cache)"}
+    )
+    force: bool = field(
+        default=False, metadata={"help": "rebuild even when the cache in the folder is valid"}
+    )
+
+
+def build_parser():
+    from distilqa.cli.parser import Section
+    from distilqa.cli.quiet import Quiet
+    from distilqa.cli.train import training_parser
+    from distilqa.distill.config import DistillationConfig
+
+    # distill's options; output_dir is accepted (a config file shared with distill sets it) and not used.
+    return training_parser(
+        "distilqa cache-teacher",
+        __doc__,
+        CacheTeacherArguments,
+        DistillationConfig,
+        Section(CacheOutput, "cache"),
+        Section(Quiet, "cache"),
+        config_fields={"output_dir": {"default": UNUSED_OUTPUT_DIR, "hidden": True}},
+    )
 
 
 def main(argv: list[str]) -> int:
-    from distilqa.cli.args import CONFIG_SUFFIXES, parse_training_args
-    from distilqa.distill.config import DistillationConfig
-    from distilqa.qa.config import DataArguments
-
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.strip() + "\n", file=sys.stderr)
-    argv = list(argv)
-    at = 1 if argv and argv[0].endswith(CONFIG_SUFFIXES) and not argv[0].startswith("-") else 0
-    if "--output_dir" not in argv:
-        argv[at:at] = ["--output_dir", UNUSED_OUTPUT_DIR]
-    (cache_args, data_args, config), extra = parse_training_args(
-        (CacheTeacherArguments, DataArguments, DistillationConfig), argv, "distilqa cache-teacher", EXTRA
-    )
-    output = extra.output or config.teacher_cache
+    cache_args, data_args, config, out, _ = build_parser().parse(argv)
+    output = out.output or config.teacher_cache
     if not output:
         raise InputError("no cache folder: pass --output DIR (or --teacher_cache DIR, as for distill)")
-    summary = cache_teacher(cache_args, data_args, config, output, force=extra.force)
+    summary = cache_teacher(cache_args, data_args, config, output, force=out.force)
     width = max(map(len, summary))
     print("\n".join(f"  {k:<{width}}  {v}" for k, v in summary.items()))
     return 0

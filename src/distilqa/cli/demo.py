@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
-
-from distilqa.cli.options import ArgumentParser
+from dataclasses import dataclass, field
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="distilqa demo", description=__doc__)
-    parser.add_argument("--output", default="distilqa-demo", help="report folder (default %(default)s)")
-    parser.add_argument(
-        "--quick", action="store_true", help="a smoke run of about a minute (tiny subset, 1 epoch)"
+@dataclass
+class DemoOptions:
+    """Where the report goes, and changes to the demo's recipe (``DemoSettings``, or its ``--quick`` variant)."""
+
+    output: str = field(default="distilqa-demo", metadata={"help": "report folder"})
+    quick: bool = field(
+        default=False, metadata={"help": "a smoke run of about a minute (tiny subset, 1 epoch)"}
     )
-    parser.add_argument("--seed", type=int, help="random seed (default 42)")
-    parser.add_argument("--teacher-epochs", type=float, help="epochs of teacher fine-tuning")
-    parser.add_argument(
-        "--student-epochs", type=float, help="epochs of student training (alone and distilled)"
+    seed: int | None = field(default=None, metadata={"help": "random seed (default 42)"})
+    teacher_epochs: float | None = field(default=None, metadata={"help": "epochs of teacher fine-tuning"})
+    student_epochs: float | None = field(
+        default=None, metadata={"help": "epochs of student training (alone and distilled)"}
     )
-    return parser
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser
+    from distilqa.cli.quiet import Quiet
+
+    return CommandParser("distilqa demo", DemoOptions, Quiet, description=__doc__)
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args, _ = build_parser().parse(argv)
     from distilqa.demo.run import DemoSettings, replace_settings, run_demo
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()

@@ -1,4 +1,4 @@
-"""``distilqa distill [CONFIG] --teacher T --student S [--option value ...]``: DistilBERT's SQuAD distillation.
+"""``distilqa distill [CONFIG_FILE] --teacher T --student S [--option value ...]``: DistilBERT's SQuAD distillation.
 
 Loss: alpha_ce * T^2 * KL(teacher || student) on start and end logits + alpha_squad * cross-entropy on the gold
 span (``--temperature``, ``--alpha_ce``, ``--alpha_squad``), optionally + alpha_hidden * MSE between the student's
@@ -11,13 +11,16 @@ optionally + alpha_attention * MiniLMv2's self-attention relation KL between the
 
 from __future__ import annotations
 
-from distilqa.cli.train import run_command
+from distilqa.cli.train import run_command, training_parser
+
+
+def build_parser():
+    from distilqa.distill.config import DistillationConfig, DistillModelArguments
+
+    return training_parser("distilqa distill", __doc__, DistillModelArguments, DistillationConfig)
 
 
 def main(argv: list[str]) -> int:
-    from distilqa.distill.config import DistillationConfig, DistillModelArguments
     from distilqa.runs import run_distill
 
-    return run_command(
-        argv, __doc__, "distilqa distill", DistillModelArguments, DistillationConfig, run_distill
-    )
+    return run_command(build_parser(), argv, run_distill)

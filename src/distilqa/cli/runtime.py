@@ -1,0 +1,70 @@
+"""The runtime options of the commands that run a model (device, batch size, remote code, progress), and the
+predictor they load from a parsed command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from distilqa.errors import InputError
+
+
+@dataclass
+class RuntimeOptions:
+    """Where and how a model runs."""
+
+    device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:1, mps"})
+    batch_size: int = field(default=32, metadata={"help": "windows per forward pass"})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "allow custom modelling code from the checkpoint"}
+    )
+    no_progress: bool = field(default=False, metadata={"help": "hide progress bars"})
+
+
+def feature_params(args):
+    """The :class:`~distilqa.qa.features.FeatureParams` of a parsed command line."""
+    from distilqa.qa.features import FeatureParams
+
+    return FeatureParams(args.max_seq_length, args.doc_stride, args.max_query_length)
+
+
+def predict_options(args):
+    """The :class:`~distilqa.qa.predictor.PredictOptions` of a parsed command line."""
+    from distilqa.qa.predictor import PredictOptions
+
+    return PredictOptions(args.n_best, args.max_answer_length, args.null_threshold)
+
+
+def load_predictor(args, model: str):
+    """A :class:`QAPredictor` for ``model`` with the windowing and runtime options of ``args``, checked against
+    the model's limits.
+
+    The tokenizer is loaded and the windowing checked before the weights, so bad options fail fast and quietly.
+    """
+    from distilqa.infra.models import load_tokenizer
+    from distilqa.qa.features import validate_feature_params
+    from distilqa.qa.predictor import QAPredictor
+
+    if args.batch_size <= 0:
+        raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
+    if args.no_progress:  # also the loading / feature-building bars of transformers and datasets
+        import datasets
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    params = feature_params(args)
+    tokenizer = load_tokenizer(model, trust_remote_code=args.trust_remote_code)
+    validate_feature_params(tokenizer, params)
+    predictor = QAPredictor.from_pretrained(
+        model,
+        params=params,
+        device=args.device,
+        trust_remote_code=args.trust_remote_code,
+        tokenizer=tokenizer,
+    )
+    limit = getattr(getattr(predictor.model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and params.max_seq_length > limit:
+        raise InputError(
+            f"--max_seq_length {params.max_seq_length} exceeds {model}'s max_position_embeddings {limit}; pass {limit} or less"
+        )
+    return predictor
