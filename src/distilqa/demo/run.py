@@ -25,11 +25,8 @@ from distilqa.errors import InputError
 class DemoSettings:
     """The demo's recipe; ``quick`` shrinks it to a smoke run of about a minute.
 
-    Chosen by the study ``experiments/table2/studies/demo-recipe.yaml`` (docs/RESULTS.md, section 4) within the
-    10-minute budget of a 2-core CPU: a third teacher epoch lifts the teacher from 46 to 60 F1 there, and lr 4e-4
-    is what short student schedules need (3 epochs: 65-67 F1 against 56-59 at 2e-4). The student is distilled
-    with the paper's loss from cached logits: the hidden-state term that helps on SQuAD (section 6.1) did worse at
-    the demo's 46 student steps (section 4)."""
+    Chosen by a recipe sweep to fit the 10-minute budget of a 2-core CPU; the student is distilled with the
+    paper's loss from cached logits. What it scores and why: docs/RESULTS.md, "What does the demo show?"."""
 
     teacher_epochs: float = 3.0
     student_epochs: float = 2.0

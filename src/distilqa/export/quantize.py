@@ -19,8 +19,7 @@ class QuantizeOptions:
         op_types (`tuple[str, ...]`, defaults to ``("MatMul", "Gather")``): op types to quantize; ``Gather`` is
             the embedding lookup (most of a small model's bytes).
         per_channel (`bool`, defaults to `True`): one scale per output channel instead of one per weight
-            matrix: on a 3-layer MiniLM student per tensor cost 6.3 F1 on the SQuAD dev subset, per channel 0.7
-            (docs/RESULTS.md, section 5).
+            matrix; why it is the default: docs/RESULTS.md, "How fast is the student?" (Which INT8 settings).
         reduce_range (`bool`, defaults to `False`): 7-bit weights, for CPUs without VNNI where 8-bit overflows.
         keep_qa_head (`bool`, defaults to `True`): leave the QA head (the ``hidden x 2`` MatMul) in float.
     """
