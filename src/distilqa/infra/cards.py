@@ -16,7 +16,6 @@ from __future__ import annotations
 import enum
 import json
 import os
-import platform
 import re
 from pathlib import Path
 from typing import Any
@@ -79,29 +78,6 @@ def public_value(value: Any) -> Any:
     if isinstance(value, (str, os.PathLike)):
         return public_path(value)
     return value
-
-
-def hardware_description() -> str:
-    """CPU model and core count, plus the CUDA device when torch sees one: ``"AMD EPYC 7R13 (16 cores); NVIDIA H100"``."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cpu = " ".join((cpu or platform.processor() or platform.machine() or "unknown CPU").split())
-    text = f"{cpu} ({os.cpu_count() or '?'} cores)"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            count = torch.cuda.device_count()
-            text += f"; {torch.cuda.get_device_name(0)}" + (f" x{count}" if count > 1 else "")
-    except Exception:  # noqa: BLE001 - a description never fails for lack of torch or a driver
-        pass
-    return text
 
 
 def write_model_card(
