@@ -3,9 +3,10 @@
 Output folder layout::
 
     OUTPUT_DIR/
+      .distilqa              distilqa's ownership marker (kind ``run``, see :mod:`distilqa.infra.ownership`)
       checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one, see
                              :mod:`distilqa.infra.checkpoints`; ``--resume`` starts from the newest complete one)
-      model/                 the final model + tokenizer + README.md model card (written atomically)
+      model/                 the final model + tokenizer + README.md model card (written atomically, marked)
       metrics.json           final metrics, hyperparameters, timings
       eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
 """
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
-from distilqa.infra.checkpoints import last_complete_checkpoint
-from distilqa.infra.files import atomic_directory, atomic_write_json, check_writable
+from distilqa.infra.checkpoints import foreign_checkpoints, last_complete_checkpoint
+from distilqa.infra.files import atomic_directory, atomic_write_json
+from distilqa.infra.ownership import CACHE, MODEL, RUN, check_output, claim_folder
 from distilqa.qa.features import trim_padding_collator
 
 logger = logging.getLogger(__name__)
@@ -73,16 +75,37 @@ def _resume_arg(config, resume: bool):
     return str(checkpoint)
 
 
-def _check_before_loading(config, data_args) -> None:
+def _check_before_loading(config, data_args, model_args) -> None:
     """Fail before anything is loaded on options that cannot work and outputs that cannot be created.
 
-    Nothing is created here: a run that fails on its input leaves no folder behind.
+    Nothing is created here: a run that fails on its input leaves no folder behind. The outputs
+    (``output_dir``, its ``model/`` and ``checkpoint-N`` folders, the teacher cache) must be new, empty or
+    distilqa's own of the same kind, and apart from every input (:mod:`distilqa.infra.ownership`).
     """
     _check_eval(config, data_args)
-    check_writable(config.output_dir, "output_dir")
+    inputs = {
+        label: getattr(model_args, name, None)
+        for name, label in (("model_name_or_path", "model"), ("teacher", "teacher"), ("student", "student"))
+    }
+    inputs.update({"train_file": data_args.train_file, "eval_file": data_args.eval_file})
+    out = Path(config.output_dir)
+    check_output(out, RUN, "output_dir", inputs)
+    check_output(out / FINAL_DIR, MODEL, "output_dir", inputs)
+    foreign = foreign_checkpoints(out)
+    if foreign:
+        raise InputError(
+            f"output_dir {out} holds {foreign[0].name}, which distilqa did not write (or which holds files it did "
+            "not write); move it out of the folder or choose another output_dir"
+        )
     cache = getattr(config, "teacher_cache", None)
-    if cache and not Path(cache).exists():
-        check_writable(cache, "teacher_cache")
+    if cache:
+        check_output(cache, CACHE, "teacher_cache", inputs, planned={"output_dir": out / FINAL_DIR})
+
+
+def _claim_output_dir(config) -> None:
+    """Create ``output_dir`` with its marker (first process per file system), right before training writes."""
+    if config.should_save:
+        claim_folder(config.output_dir, RUN, "output_dir")
 
 
 def _headline(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -129,7 +152,7 @@ def finish(
         speed = {"questions_per_second": round(len(eval_examples) / seconds, 2), "device": str(config.device)}
     out = Path(config.output_dir) / FINAL_DIR
     if trainer.is_world_process_zero():
-        with atomic_directory(out) as tmp:
+        with atomic_directory(out, kind=MODEL, what="output_dir") as tmp:
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             params = count_parameters(trainer.model)
@@ -179,7 +202,7 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
     from distilqa.infra.models import load_qa_model, load_tokenizer
     from distilqa.qa.trainer import QuestionAnsweringTrainer
 
-    _check_before_loading(config, data_args)
+    _check_before_loading(config, data_args, model_args)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     # Data and windowing are checked before the weights are loaded: bad input fails fast and quietly.
     _, train_features = load_split(data_args, tokenizer, config, "train")
@@ -198,6 +221,7 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
         processing_class=tokenizer,
         data_collator=trim_padding_collator,
     )
+    _claim_output_dir(config)
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     return finish(
         trainer,
@@ -218,7 +242,7 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
     from distilqa.distill.trainer import CACHE_INDEX, DistillationTrainer, check_loss_terms
     from distilqa.infra.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
 
-    _check_before_loading(config, data_args)
+    _check_before_loading(config, data_args, model_args)
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
     check_same_tokenizer(
@@ -273,6 +297,7 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         extra = evaluate_teacher_once(trainer, teacher)
     if cache is not None:
         del teacher  # training reads the cache; the teacher does not stay on the device
+    _claim_output_dir(config)
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     extra.update(result.metrics)
     bases = {"teacher": model_args.teacher, "student init": model_args.student}

@@ -209,7 +209,10 @@ def init_student(c: Ctx, *extra: str, teacher: str = "bert") -> list[str]:
 
 
 def existing_output(c: Ctx) -> None:
-    (c.root / "out").mkdir()
+    """An earlier evaluate output folder (with distilqa's marker): a failed run leaves its files as they were."""
+    from distilqa.infra.ownership import EVALUATE, claim_folder
+
+    claim_folder(c.root / "out", EVALUATE)
     (c.root / "out" / "predictions.json").write_text('{"a": "old"}')
 
 

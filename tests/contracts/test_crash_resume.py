@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from distilqa.cli import main
 from distilqa.infra.checkpoints import (
     COMPLETE_MARKER,
+    begin_checkpoint,
     checkpoint_folders,
     is_complete,
     last_complete_checkpoint,
@@ -83,8 +84,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def tear(folder: Path, source: Path) -> None:
-    """A checkpoint cut short by a crash: some of its files, one of them truncated, no marker."""
-    folder.mkdir()
+    """A checkpoint cut short by a crash: its ownership marker (written before the Trainer's files), some of its
+    files, one of them truncated, no completeness marker."""
+    begin_checkpoint(folder)
     shutil.copy(source / "model.safetensors", folder / "model.safetensors")
     data = (source / "optimizer.pt").read_bytes()
     (folder / "optimizer.pt").write_bytes(data[: len(data) // 3])
@@ -139,9 +141,12 @@ def test_rotation_never_keeps_a_torn_checkpoint_over_a_complete_one(
     assert rotations == [1, 1, 1]  # one per save, each after marking (HF's rotation ran with no limit)
 
 
-def fake_checkpoint(out: Path, step: int, complete: bool = True) -> Path:
+def fake_checkpoint(out: Path, step: int, complete: bool = True, owned: bool = True) -> Path:
     folder = out / f"checkpoint-{step}"
-    folder.mkdir(parents=True)
+    if owned:
+        begin_checkpoint(folder)
+    else:
+        folder.mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"w" * 64)
     (folder / "sub").mkdir()
     (folder / "sub" / "state.json").write_text("{}")
@@ -172,6 +177,42 @@ def test_rotate_deletes_torn_ones_first_and_keeps_the_protected(tmp_path):
     assert [p.name for p in deleted] == ["checkpoint-9", "checkpoint-2", "checkpoint-3"]
     assert [p.name for p in checkpoint_folders(tmp_path)] == ["checkpoint-1", "checkpoint-4"]
     assert rotate_checkpoints(tmp_path, None, keep=[]) == []
+
+
+def test_rotate_deletes_only_the_runs_own_checkpoints(tmp_path):
+    """Folders without distilqa's markers, or holding a file the marker does not list, are neither deleted nor
+    counted; distilqa 0.1's complete checkpoints (a completeness marker listing exactly their files) are."""
+    foreign = fake_checkpoint(tmp_path, 1, complete=False, owned=False)
+    (foreign / "precious.txt").write_text("mine")
+    added = fake_checkpoint(tmp_path, 2)
+    (added / "precious.txt").write_text("mine too")
+    legacy = fake_checkpoint(tmp_path, 3, owned=False)
+    torn = fake_checkpoint(tmp_path, 4, complete=False)
+    newest = fake_checkpoint(tmp_path, 5)
+    deleted = rotate_checkpoints(tmp_path, 1, keep=[newest])
+    assert deleted == [torn, legacy]
+    assert (foreign / "precious.txt").read_text() == "mine" and (added / "precious.txt").is_file()
+    assert [p.name for p in checkpoint_folders(tmp_path)] == ["checkpoint-1", "checkpoint-2", "checkpoint-5"]
+
+
+def test_a_checkpoint_loses_its_ownership_marker_last(tmp_path, monkeypatch):
+    """A kill while a checkpoint is deleted leaves a folder still known as the run's own."""
+    import distilqa.infra.checkpoints as checkpoints
+    from distilqa.infra.ownership import MARKER_FILE
+
+    folder = fake_checkpoint(tmp_path, 1)
+    (folder / "sub" / "deeper").mkdir()
+    order = []
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        order.append(os.path.basename(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    checkpoints.remove_checkpoint(folder)
+    assert not folder.exists()
+    assert order[0] == COMPLETE_MARKER and order[-1] == MARKER_FILE
 
 
 # ------------------------------------------------------------------------------------------------ SIGKILL

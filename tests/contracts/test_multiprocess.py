@@ -137,6 +137,7 @@ def check_run(out: Path, stdout: str, title: str, files, tmp_path, capsys) -> No
     """Rank 0 alone wrote the outputs; the gathered evaluation equals a one-process evaluation."""
     assert stdout.count(title) == 1, "the summary must be printed by rank 0 only"
     assert sorted(p.name for p in out.iterdir()) == [
+        ".distilqa",  # the run folder's ownership marker
         f"checkpoint-{STEPS}",
         "eval_predictions.json",
         "metrics.json",

@@ -180,4 +180,4 @@ def test_an_interrupted_row_resumes_from_its_checkpoint(tmp_path, tiny_bert_path
     assert "Resuming from" in capsys.readouterr().out
     (row,) = results(tmp_path / "out")
     assert row["hash"] == folder.name and row["resumed_from_step"] == 2 and steps[:3] == [1, 2, 3]
-    assert row["train_s"] > row["train_s_measured"] > 0 and not list(folder.glob("checkpoint-*"))
+    assert row["train_s"] >= row["train_s_measured"] > 0 and not list(folder.glob("checkpoint-*"))

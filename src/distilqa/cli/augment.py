@@ -57,11 +57,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from distilqa.distill.augment import NeighbourTable, augment_examples, to_squad_json
     from distilqa.errors import InputError
-    from distilqa.infra.files import atomic_write_json, check_writable
+    from distilqa.infra.files import atomic_write_json
+    from distilqa.infra.ownership import check_output
     from distilqa.qa.data import load_examples
 
     config = parser.instances(args)[1]
-    output = check_writable(args.output, "--output", folder=False)
+    output = check_output(args.output, None, "--output", {"--data file": args.data, "teacher": args.teacher})
     examples = load_examples(args.data, split=args.split, limit=args.limit)
     predictor = load_predictor(args, args.teacher)
     if predictor.backend != "torch":

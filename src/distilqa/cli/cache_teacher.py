@@ -86,10 +86,11 @@ def cache_teacher(
     from transformers import set_seed
 
     from distilqa.distill.cache.fingerprint import compute_fingerprint
-    from distilqa.distill.cache.store import TeacherCache
+    from distilqa.distill.cache.store import TeacherCache, check_cache_output
     from distilqa.infra.models import check_same_tokenizer, load_tokenizer
     from distilqa.runs import load_split
 
+    check_cache_output(output, "--output", {"teacher": cache_args.teacher, "student": cache_args.student, "train_file": data_args.train_file})  # fmt: skip
     set_seed(config.seed)
     trust = cache_args.trust_remote_code
     tokenizer = load_tokenizer(cache_args.student or cache_args.teacher, trust_remote_code=trust)

@@ -46,13 +46,14 @@ def build_parser():
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from distilqa.infra.cards import public_value
-    from distilqa.infra.files import atomic_write_json, check_writable
+    from distilqa.infra.files import atomic_write_json
+    from distilqa.infra.ownership import EVALUATE, check_output, claim_folder
     from distilqa.qa.data import load_examples
     from distilqa.qa.evaluation import evaluate_model
 
     options = predict_options(args)
     # Checked, not created: a run that fails on its input leaves no output folder behind.
-    out = check_writable(args.output_dir, "--output-dir") if args.output_dir else None
+    out = check_output(args.output_dir, EVALUATE, "--output-dir", {"model": args.model, "--data file": args.data}) if args.output_dir else None  # fmt: skip
     examples = load_examples(args.data, split=args.split, check_offsets="ignore", limit=args.limit)
     predictor = load_predictor(args, args.model)
     evaluation = evaluate_model(
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
         }
     )
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        claim_folder(out, EVALUATE, "--output-dir")
         atomic_write_json(out / "predictions.json", result.predictions)
         atomic_write_json(out / "nbest_predictions.json", result.nbest)
         if examples.version_2:

@@ -92,9 +92,9 @@ def main(argv: list[str]) -> int:
         questions, contexts = [args.question], [context]
     options = predict_options(args)
     if args.output:
-        from distilqa.infra.files import check_writable
+        from distilqa.infra.ownership import check_output
 
-        check_writable(args.output, "--output", folder=False)
+        check_output(args.output, None, "--output", {"--input file": args.input, "--context-file": args.context_file, "model": args.model})  # fmt: skip
     predictor = load_predictor(args, args.model)
     answers = predictor.answer(
         questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null

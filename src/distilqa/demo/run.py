@@ -145,15 +145,17 @@ def run_demo(
     from distilqa.distill.config import DistillationConfig, DistillModelArguments
     from distilqa.distill.student import init_student, save_student
     from distilqa.infra.cards import write_model_card
-    from distilqa.infra.files import atomic_write_json, atomic_write_text, check_writable
+    from distilqa.infra.files import atomic_write_json, atomic_write_text
     from distilqa.infra.hardware import hardware_description
+    from distilqa.infra.ownership import DEMO, check_output, claim_folder
     from distilqa.qa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
     from distilqa.qa.data import load_examples
     from distilqa.runs import FINAL_DIR, run_distill, run_train
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
-    out = check_writable(output, "--output")
+    out = check_output(output, DEMO, "--output", {"demo data": demo_data("train").parent})
     base = minilm_path()
+    claim_folder(out, DEMO, "--output")
     started = time.perf_counter()
     timings: dict[str, float] = {}
     data = DataArguments(train_file=str(demo_data("train")), max_train_samples=settings.max_train_samples)

@@ -274,21 +274,22 @@ def save_student(
 
     Args:
         student: the model from :func:`init_student`.
-        output: the folder to write; an existing non-empty folder is refused unless ``force``.
+        output: the folder to write; see :func:`check_output_folder` for what is refused.
         info: the dict from :func:`init_student` (its ``teacher`` is stored as a public path).
         tokenizer: a tokenizer, or a path / hub name to load it from (default: none saved).
-        force (`bool`, defaults to `False`): replace an existing non-empty ``output``.
+        force (`bool`, defaults to `False`): replace an earlier init-student folder (never anything else).
         trust_remote_code (`bool`, defaults to `False`): allow custom tokenizer code when loading ``tokenizer``.
     """
     from distilqa.infra.cards import public_path, public_value, write_model_card
     from distilqa.infra.files import atomic_directory, atomic_write_json
     from distilqa.infra.models import folder_size_mb, load_tokenizer
+    from distilqa.infra.ownership import STUDENT
 
     output = check_output_folder(output, force, teacher=info.get("teacher"))
     if isinstance(tokenizer, (str, os.PathLike)):
         tokenizer = load_tokenizer(tokenizer, trust_remote_code=trust_remote_code)
     provenance = public_value({**info, "teacher": public_path(info.get("teacher", ""))})
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, kind=STUDENT, what="--output") as tmp:
         student.save_pretrained(tmp)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
@@ -298,17 +299,16 @@ def save_student(
 
 
 def check_output_folder(output: str | os.PathLike, force: bool = False, teacher: Any = None) -> Path:
-    """Refuse an ``output`` that is a file, the teacher's folder, a non-empty folder unless ``force``, or a
-    path that cannot be created (e.g. under a regular file); creates nothing."""
-    from distilqa.infra.files import check_writable
+    """Refuse an ``output`` that cannot be written, or may not be replaced; creates nothing.
 
-    output = Path(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"--output {output} is a file; give a folder path")
-    check_writable(output, "--output")
-    if isinstance(teacher, (str, os.PathLike)) and output.exists() and Path(teacher).is_dir():
-        if output.resolve() == Path(teacher).resolve():
-            raise InputError(f"--output {output} is the teacher folder; choose another folder")
+    Refused: a file; a path that cannot be created (e.g. under a regular file); the teacher's folder, a folder
+    inside it or around it (resolved paths); a folder distilqa did not make, or one of another kind, even with
+    ``force``; an earlier init-student folder unless ``force``.
+    """
+    from distilqa.infra.ownership import STUDENT, check_output
+
+    teacher = teacher if isinstance(teacher, (str, os.PathLike)) else None
+    output = check_output(output, STUDENT, "--output", {"teacher": teacher})
     if output.is_dir() and any(output.iterdir()) and not force:
         raise InputError(
             f"--output {output} already exists and is not empty; choose another folder or pass --force"

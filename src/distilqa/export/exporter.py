@@ -81,6 +81,7 @@ def export_model(
     from distilqa.demo import demo_data
     from distilqa.infra.files import atomic_directory, atomic_write_json
     from distilqa.infra.models import count_parameters, load_qa_model, load_tokenizer
+    from distilqa.infra.ownership import EXPORT, check_output
     from distilqa.qa.data import load_examples
     from distilqa.qa.features import FeatureParams
     from distilqa.qa.predictor import is_onnx_folder
@@ -91,13 +92,9 @@ def export_model(
         )
     if is_onnx_folder(model_dir):
         raise InputError(f"{model_dir} is already an ONNX export; give the PyTorch model folder it came from")
-    output = Path(output)
-    if output.exists() and output.resolve() == Path(model_dir).resolve():
-        raise InputError(f"--output {output} is the model folder itself; choose a new folder for the export")
-    if output.exists() and any(output.iterdir()) and not (output / REPORT_FILE).exists():
-        raise InputError(
-            f"--output {output} exists and is not an earlier export; remove it or choose another folder"
-        )
+    # A new folder, an empty one or an earlier export (replaced whether or not force is given: force is about
+    # the parity check); never the model's folder, a folder inside or around it, nor anything else.
+    output = check_output(output, EXPORT, "--output", {"model": model_dir, "--data file": data})
     onnxruntime = require("onnxruntime")
     tolerance = tolerance or ParityTolerance()
     params = params or FeatureParams()
@@ -124,7 +121,7 @@ def export_model(
         "quantization": None,
         "outputs": list(OUTPUTS),
     }
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, kind=EXPORT, what="--output") as tmp:
         onnx_file = tmp / ONNX_FILE
         report["inputs"] = export_onnx(model, tokenizer, onnx_file, opset=opset)
         fp32 = parity["onnx_fp32"] = check.compare(onnx_file, quantized=False)

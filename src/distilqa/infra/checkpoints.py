@@ -9,6 +9,12 @@ size; a folder without it, or whose files no longer have the recorded sizes, is 
 * :func:`rotate_checkpoints` (``save_total_limit``) deletes incomplete folders first and never the newest
   complete one, and a folder loses its marker before it is rewritten or deleted.
 
+A checkpoint is the run's own when :func:`begin_checkpoint` gave it distilqa's ownership marker (``.distilqa``,
+kind ``checkpoint``, written before the Trainer's first file, so torn folders have it too), or, for folders of
+distilqa 0.1, when it has a completeness marker listing exactly its files. Rotation deletes only those (and not
+one that holds a file its completeness marker does not list); :func:`foreign_checkpoints` names the others, and
+``train`` / ``distill`` refuse to start in a run folder that holds one.
+
 :class:`distilqa.qa.trainer.QuestionAnsweringTrainer` (and so the distillation trainer) does all of this itself;
 :class:`CheckpointCompleteCallback` marks checkpoints of a plain ``transformers.Trainer``.
 """
@@ -25,11 +31,13 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from distilqa.errors import InputError
 from distilqa.infra.files import atomic_write_json
+from distilqa.infra.ownership import CHECKPOINT, CHECKPOINT_COMPLETE, MARKER_FILE, read_marker, write_marker
 
 logger = logging.getLogger(__name__)
 
-COMPLETE_MARKER = "distilqa_complete.json"
+COMPLETE_MARKER = CHECKPOINT_COMPLETE
 PREFIX = "checkpoint-"
 
 
@@ -51,7 +59,12 @@ def checkpoint_folders(output_dir: str | os.PathLike) -> list[Path]:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != COMPLETE_MARKER)
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in _MARKERS
+    )
+
+
+_MARKERS = (COMPLETE_MARKER, MARKER_FILE)
 
 
 def mark_complete(folder: str | os.PathLike, global_step: int) -> None:
@@ -69,6 +82,55 @@ def unmark(folder: str | os.PathLike) -> None:
     """Remove the marker: the folder is about to be rewritten or deleted."""
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         os.unlink(Path(folder) / COMPLETE_MARKER)
+
+
+def _record(folder: Path) -> dict | None:
+    try:
+        record = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("files"), dict) else None
+
+
+def unlisted_files(folder: str | os.PathLike) -> list[str]:
+    """Files of a complete checkpoint that its completeness marker does not list (put there by someone else)."""
+    folder = Path(folder)
+    record = _record(folder)
+    if record is None:
+        return []
+    return sorted({p.relative_to(folder).as_posix() for p in _files(folder)} - set(record["files"]))
+
+
+def is_own(folder: str | os.PathLike) -> bool:
+    """Whether a checkpoint folder was written by distilqa's trainers (see the module docstring)."""
+    folder = Path(folder)
+    marker = read_marker(folder)
+    if marker is not None:
+        return marker["kind"] == CHECKPOINT
+    record = _record(folder)  # distilqa 0.1: no ownership marker, a completeness marker listing every file
+    return bool(record and record["files"]) and not unlisted_files(folder) and is_complete(folder)
+
+
+def foreign_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """The ``checkpoint-N`` folders of ``output_dir`` that distilqa would neither delete nor write into."""
+    return [f for f in checkpoint_folders(output_dir) if not is_own(f) or unlisted_files(f)]
+
+
+def begin_checkpoint(folder: str | os.PathLike) -> None:
+    """Before a checkpoint is (re)written: drop its completeness marker, create it with the ownership marker.
+
+    Raises:
+        InputError: ``folder`` exists with files and distilqa did not write it.
+    """
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()) and (not is_own(folder) or unlisted_files(folder)):
+        raise InputError(
+            f"{folder} exists and was not written by distilqa; move it out of the run folder, then run again"
+        )
+    unmark(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if read_marker(folder) is None:
+        write_marker(folder, CHECKPOINT)
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
@@ -95,13 +157,31 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 
 def remove_checkpoint(folder: str | os.PathLike) -> None:
-    """Delete a checkpoint folder, marker first, so that a kill half-way leaves an incomplete folder."""
+    """Delete a checkpoint folder: its completeness marker first (a kill half-way leaves an incomplete folder),
+    its ownership marker last (so that what is left is still known to be the run's own)."""
+    folder = Path(folder)
     unmark(folder)
-    shutil.rmtree(folder, ignore_errors=True)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name == MARKER_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (folder / MARKER_FILE).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def rotate_checkpoints(output_dir: str | os.PathLike, limit: int | None, keep: Iterable) -> list[Path]:
-    """Keep at most ``limit`` checkpoints: delete incomplete ones first, then the oldest complete ones.
+    """Keep at most ``limit`` of the run's own checkpoints: delete incomplete ones first, then the oldest complete.
+
+    Folders that are not the run's own (:func:`is_own`), or that hold files their marker does not list, are
+    never deleted nor counted.
 
     Args:
         output_dir: the run folder.
@@ -113,7 +193,17 @@ def rotate_checkpoints(output_dir: str | os.PathLike, limit: int | None, keep: I
     """
     if not limit or limit <= 0:
         return []
-    folders = checkpoint_folders(output_dir)
+    folders = []
+    for folder in checkpoint_folders(output_dir):
+        extra = unlisted_files(folder)
+        if is_own(folder) and not extra:
+            folders.append(folder)
+        else:
+            logger.warning(
+                "keeping %s: %s",
+                folder,
+                f"it holds {', '.join(extra[:3])}" if extra else "distilqa did not write it",
+            )
     protected = {Path(p).resolve() for p in keep if p}
     incomplete = [f for f in folders if not is_complete(f)]
     order = incomplete + [f for f in folders if f not in incomplete]

@@ -1,13 +1,30 @@
-"""Atomic writes: every output is written under a temporary name beside its target and renamed into place.
+"""Atomic, durable writes: every output is written under a temporary name beside its target and renamed into place.
 
-A crash (or SIGKILL) therefore leaves either the old file / folder or the complete new one, never a torn one.
+A crash (or SIGKILL) therefore leaves either the old file / folder or the complete new one, never a torn one:
+
+* :func:`atomic_write_bytes` (``_text``, ``_json``) writes ``.NAME.distilqa-PID-XXXX.tmp``, ``fsync``\\ s it,
+  renames it over ``NAME`` and ``fsync``\\ s the parent folder, so the rename itself survives a power cut.
+* :func:`atomic_directory` yields such a temporary folder; on success every file and folder in it is
+  ``fsync``\\ ed, it replaces the target in one step (Linux ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames,
+  the old folder parked at ``.NAME.distilqa-old-PID`` in between) and the parent is ``fsync``\\ ed. With a
+  ``kind`` it also writes distilqa's ownership marker (:mod:`distilqa.infra.ownership`) into the folder and
+  refuses to replace anything distilqa did not make.
+* New files get mode ``0666 & ~umask`` and new folders ``0777 & ~umask``, like any other program's output.
+* What a killed write leaves beside its target (a temporary file or folder of a process that no longer runs,
+  or a parked old folder) is removed by the next write to the same target; a parked old folder whose target is
+  missing (a kill between the two renames) is put back first. Nothing else is ever touched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
+import logging
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +32,16 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+TEMP_TAG = "distilqa"
+# .NAME.distilqa-PID-RANDOM.tmp (a file or folder being written) and .NAME.distilqa-old-PID (a replaced folder).
+_TEMP = re.compile(rf"^\.(?P<name>.+)\.{TEMP_TAG}-(?P<pid>\d+)-[0-9a-f]+\.tmp$")
+_OLD = re.compile(rf"^\.(?P<name>.+)\.{TEMP_TAG}-old-(?P<pid>\d+)$")
+# What distilqa 0.1 left: .NAME.XXXXXXXX.tmp (tempfile's 8 random characters) and .NAME.old-PID.
+_LEGACY_TEMP = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+_LEGACY_OLD = re.compile(r"^\.(?P<name>.+)\.old-(?P<pid>\d+)$")
 
 
 def ensure_writable_dir(path: str | os.PathLike) -> Path:
@@ -36,6 +63,7 @@ def check_writable(path: str | os.PathLike, what: str = "output folder", folder:
 
     Creates nothing, so a command can check its outputs before any work and leave no trace when it fails.
     Permission bits are checked with ``os.access`` (which root passes); a path under a regular file always fails.
+    Whether an existing output may be replaced is :func:`distilqa.infra.ownership.check_output`'s question.
     """
     path = Path(path)
     if path.exists():
@@ -53,12 +81,118 @@ def check_writable(path: str | os.PathLike, what: str = "output folder", folder:
     return path
 
 
+# -- temporary names and what killed writes leave ------------------------------------------------------------
+
+
+def temp_path(target: str | os.PathLike) -> Path:
+    """A fresh temporary name beside ``target``: ``.NAME.distilqa-PID-RANDOM.tmp``."""
+    target = Path(target)
+    return target.parent / f".{target.name}.{TEMP_TAG}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is one of distilqa's temporary or parked names (this version's or 0.1's)."""
+    return any(p.match(name) for p in (_TEMP, _OLD, _LEGACY_TEMP, _LEGACY_OLD))
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process: another thread may be writing the same target
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or we cannot tell: leave its files alone
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def clean_leftovers(target: str | os.PathLike) -> list[Path]:
+    """Remove what killed writes of ``target`` left beside it; put a parked old folder back if ``target`` is gone.
+
+    Only names of the forms ``.NAME.distilqa-PID-RANDOM.tmp`` and ``.NAME.distilqa-old-PID`` of processes that no
+    longer run (and 0.1's ``.NAME.XXXXXXXX.tmp`` / ``.NAME.old-PID``) are touched. Returns what was removed.
+    """
+    target = Path(target)
+    parent = target.parent
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return []
+    removed, parked = [], []
+    for entry in entries:
+        for pattern in (_TEMP, _OLD, _LEGACY_TEMP, _LEGACY_OLD):
+            match = pattern.match(entry.name)
+            if match and match["name"] == target.name:
+                pid = int(match.groupdict().get("pid") or 0)
+                if pid and _running(pid):
+                    break
+                if pattern in (_OLD, _LEGACY_OLD):
+                    parked.append(Path(entry.path))
+                else:
+                    removed.append(Path(entry.path))
+                break
+    if parked and not os.path.lexists(target):
+        newest = max(parked, key=lambda p: p.stat().st_mtime)
+        os.replace(newest, target)  # a kill between the two renames: the old version comes back
+        logger.warning("restored %s from %s (a write was killed while replacing it)", target, newest.name)
+        parked.remove(newest)
+    for path in removed + parked:
+        logger.info("removing %s (left by a killed write of %s)", path, target.name)
+        _remove(path)
+    return removed + parked
+
+
+# -- durability ----------------------------------------------------------------------------------------------
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a folder's entries (new names, renames) to disk; a no-op where folders cannot be opened (Windows)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str | os.PathLike) -> None:
+    """``fsync`` every file and folder under ``root`` (``root`` included), deepest first."""
+    for folder, _, files in os.walk(root, topdown=False):
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(folder)
+
+
+def _create_file(path: Path) -> int:
+    # O_EXCL on a fresh name; mode 0666 so that the kernel applies the umask (mkstemp would give 0600).
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically and durably (see the module docstring); returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_leftovers(path)
+    tmp = temp_path(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(_create_file(tmp), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -67,6 +201,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
     return path
 
 
@@ -78,32 +213,86 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux ``renameat2``); False where that is not available."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # kernel or file system without exchange: fall back to two renames
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _replace_dir(tmp: Path, path: Path) -> None:
+    if not os.path.lexists(path):
+        os.replace(tmp, path)
+    elif _exchange(tmp, path):
+        _remove(tmp)  # now the old folder
+    else:
+        old = path.parent / f".{path.name}.{TEMP_TAG}-old-{os.getpid()}"
+        os.replace(path, old)
+        os.replace(tmp, path)
+        _remove(old)
+    fsync_dir(path.parent)
+
+
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+def atomic_directory(
+    path: str | os.PathLike, overwrite: bool = True, kind: str | None = None, what: str = "output folder"
+) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path``, on error it is removed.
+
+    Args:
+        path: the folder to write (a symlink is followed: the folder it points to is replaced).
+        overwrite (`bool`, defaults to `True`): when False, an existing ``path`` is refused.
+        kind (`str`, *optional*): the :mod:`distilqa.infra.ownership` kind (``"model"``, ``"teacher-cache"``,
+            ...). An existing ``path`` is then replaced only if it is missing, empty, or distilqa's folder of
+            that kind holding no file distilqa did not write (checked before and again right before the
+            rename), and the marker is written into the new folder.
+        what (`str`): how error messages name ``path`` (e.g. ``"--output"``).
 
     Example::
 
-        with atomic_directory("out/model") as tmp:
+        with atomic_directory("out/model", kind="model") as tmp:
             model.save_pretrained(tmp)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path = path.resolve()
+    check = None
+    if kind is not None:
+        from distilqa.infra.ownership import check_replaceable, write_marker
+
+        def check():
+            check_replaceable(path, kind, what)
+
+        check()
     if path.exists() and not overwrite:
         raise InputError(f"{path} already exists; remove it or choose another output folder")
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(path)
+    tmp = temp_path(path)
+    os.mkdir(tmp, 0o777)  # the umask applies (mkdtemp would give 0700)
     try:
         yield tmp
+        if kind is not None:
+            write_marker(tmp, kind)
+        fsync_tree(tmp)
+        if check is not None:
+            check()  # the target may have changed during a long write (a user's file put there meanwhile)
+        _replace_dir(tmp, path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
         raise
-    old = None
-    if path.exists():
-        old = path.parent / f".{path.name}.old-{os.getpid()}"
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def looks_local(name_or_path: str | os.PathLike) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from distilqa.infra.checkpoints import PREFIX, mark_complete, rotate_checkpoints, unmark
+from distilqa.infra.checkpoints import PREFIX, begin_checkpoint, mark_complete, rotate_checkpoints
 from distilqa.qa.data import SquadExamples
 from distilqa.qa.metrics import score_predictions
 from distilqa.qa.postprocess import PostprocessResult, offsets_array, postprocess_predictions
@@ -54,7 +54,7 @@ class QuestionAnsweringTrainer(Trainer):
         # save without HF's rotation, mark it once every process has written its files, then rotate ourselves.
         folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX}{self.state.global_step}"
         if self.args.should_save:
-            unmark(folder)
+            begin_checkpoint(folder)
         limit, self.args.save_total_limit = self.args.save_total_limit, None
         try:
             super()._save_checkpoint(model, trial)

@@ -49,6 +49,7 @@ import numpy as np
 from distilqa.distill.cache.fingerprint import DATA_COLUMNS, Fingerprint, compute_fingerprint, file_sha256
 from distilqa.errors import InputError
 from distilqa.infra.files import atomic_directory, atomic_write_json
+from distilqa.infra.ownership import CACHE, check_output, check_replaceable
 
 FORMAT = "distilqa-teacher-cache"
 
@@ -206,6 +207,9 @@ class TeacherCache:
         """
         from tqdm.auto import tqdm
 
+        check_replaceable(
+            path, CACHE, "teacher cache"
+        )  # before the teacher is loaded; checked again at the end
         began = time.perf_counter()
         fingerprint = fingerprint or compute_fingerprint(
             teacher, tokenizer, train_features, config.feature_params, config.teacher_dtype
@@ -215,7 +219,7 @@ class TeacherCache:
         run = _TeacherRunner(teacher, train_features, config, trust_remote_code)
         scale = 0.0
         try:
-            with atomic_directory(path) as tmp:
+            with atomic_directory(path, kind=CACHE, what="teacher cache") as tmp:
                 shape = (rows, 2, seq_len)
                 out = np.lib.format.open_memmap(
                     tmp / LOGITS_FILE, mode="w+", dtype=STORAGE_DTYPE, shape=shape
@@ -314,6 +318,12 @@ class TeacherCache:
                 f"{diff:.3g} > {tolerance:.3g} on rows {rows.tolist()}); delete the folder to rebuild it"
             )
         return diff
+
+
+def check_cache_output(path, what: str, inputs: dict) -> None:
+    """Refuse a cache folder that distilqa may not (re)build: a file, a folder that is not a teacher cache (a
+    user's, a model's), or one that is, is inside or holds an input (``inputs``: label -> path). Creates nothing."""
+    check_output(path, CACHE, what, inputs)
 
 
 class _TeacherRunner:
