@@ -291,7 +291,7 @@ def run_benchmark(
         ``speedup`` (over the first row), ``p50_ms_batch1``, ``p95_ms_batch1``, ``params``, ``disk_mb``,
         ``peak_rss_mb``, ``num_questions``, ``threads``, ``hardware``, ``note``.
     """
-    from distilqa.infra.hardware import cpu_features, cpu_model
+    from distilqa.infra.hardware import cpu_line
 
     backends = list(backends or default_backends())
     rows = []
@@ -305,7 +305,7 @@ def run_benchmark(
                 f"{job.name} [{job.backend}]: EM {row['exact_match']:.2f} F1 {row['f1']:.2f}, {row['qps_batch32']:.1f} questions/s, "
                 f"p50 {row['p50_ms_batch1']:.1f} ms, p95 {row['p95_ms_batch1']:.1f} ms, peak RSS {row['peak_rss_mb']:.0f} MB"
             )
-    hardware = f"{cpu_model()} [{'/'.join(cpu_features())}], {os.cpu_count()} logical CPUs, {settings.threads} threads"
+    hardware = f"{cpu_line()}, {settings.threads} threads"
     for row in rows:
         row["speedup"] = round(row["qps_batch32"] / rows[0]["qps_batch32"], 2) if rows else None
         row.update(hardware=hardware, load_average=load, settings=asdict(settings))

@@ -65,15 +65,16 @@ def pin_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def cpu_line() -> str:
+    """``"Intel(R) Xeon(R) Processor [avx2/avx512f/...], 2 logical CPUs"``: the CPU as every report names it."""
+    return f"{cpu_model()} [{'/'.join(cpu_features()) or 'no AVX2'}], {os.cpu_count()} logical CPUs"
+
+
 def hardware_line(threads: int) -> str:
-    """One line for a benchmark report: CPU, its matrix features, CPUs, torch threads, torch, the GPU."""
+    """One line for a benchmark report: :func:`cpu_line`, torch threads, torch, the GPU."""
     import torch
 
-    features = "/".join(cpu_features()) or "no AVX2"
-    line = (
-        f"{cpu_model()} [{features}], {os.cpu_count()} logical CPUs, {threads} torch threads, "
-        f"torch {torch.__version__}"
-    )
+    line = f"{cpu_line()}, {threads} torch threads, torch {torch.__version__}"
     if torch.cuda.is_available():
         line += f", GPU {torch.cuda.get_device_name(0)}"
     return line

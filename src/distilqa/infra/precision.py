@@ -53,18 +53,27 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def resolve_precision(requested: str | None, device: str = "cpu") -> Precision:
+def resolve_precision(requested: str | None, device: str = "cpu", backend: str = "torch") -> Precision:
     """Turn ``fp32`` / ``bf16`` / ``fp16`` / ``auto`` into what runs on ``device``; refuse what it cannot run well.
 
+    ``backend="onnx"``: an export runs at the precision it was exported with, so only fp32 (and auto) are taken.
+
     Raises:
-        InputError: an unknown name, fp16 on a CPU, bf16 on a CPU without native bf16, or a CUDA device without
-            bf16 for ``bf16``.
+        InputError: an unknown name, a reduced precision for an ONNX export, fp16 on a CPU, bf16 on a CPU
+            without native bf16, or a CUDA device without bf16 for ``bf16``.
     """
     requested = (requested or "fp32").lower()
     if requested not in PRECISIONS:
         raise InputError(
             f"--precision {requested!r} is not one of {', '.join(PRECISIONS)}; pass e.g. --precision auto"
         )
+    if backend == "onnx":
+        if requested not in ("fp32", "auto"):
+            raise InputError(
+                f"--precision {requested}: an ONNX export runs at the precision it was exported with; "
+                "pass --precision fp32 (or auto), or use the PyTorch model folder"
+            )
+        return Precision("fp32", requested, "ONNX export (runs as exported)")
     cuda = str(device).startswith("cuda")
     if cuda:
         import torch

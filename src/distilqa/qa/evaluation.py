@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from distilqa.qa.features import FeatureParams, build_eval_features
+from distilqa.qa.features import FeatureParams
 from distilqa.qa.predictor import PredictOptions, QAPredictor
 
 
@@ -52,7 +52,6 @@ class Evaluation:
     features: Any = None
     start_logits: np.ndarray | None = None
     end_logits: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def predictions(self) -> dict[str, str]:
@@ -116,9 +115,7 @@ def evaluate_model(
         )
     )
     began = time.perf_counter()
-    features = build_eval_features(examples, predictor.tokenizer, predictor.params)
-    start, end = predictor.logits(features, batch_size=batch_size, progress=progress)
-    result = predictor.postprocess(examples, features, start, end, options=options)
+    features, start, end, result = predictor.run(examples, batch_size, options, progress=progress)
     seconds = time.perf_counter() - began
     v2 = getattr(examples, "version_2", False)
     metrics = dict(score_predictions(examples, result.predictions, na_probs=result.null_odds if v2 else None))

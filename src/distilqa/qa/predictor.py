@@ -73,22 +73,14 @@ class QAPredictor:
         device: str = "cpu",
         precision: str = "fp32",
     ):
-        from distilqa.infra.precision import Precision, resolve_precision
+        from distilqa.infra.precision import resolve_precision
 
         self.model = model
         self.tokenizer = tokenizer
         self.params = params or FeatureParams()
         self.device = device
         self.backend = "onnx" if not hasattr(model, "parameters") else "torch"
-        if self.backend == "onnx":
-            if (precision or "fp32") not in ("fp32", "auto"):
-                raise InputError(
-                    f"--precision {precision}: an ONNX export runs at the precision it was exported with; "
-                    "pass --precision fp32 (or auto), or use the PyTorch model folder"
-                )
-            self.precision = Precision("fp32", precision or "fp32", "ONNX export (runs as exported)")
-        else:
-            self.precision = resolve_precision(precision, device)
+        self.precision = resolve_precision(precision, device, backend=self.backend)
         if self.backend == "torch":
             from distilqa.infra.models import forward_parameters
 
@@ -176,9 +168,20 @@ class QAPredictor:
         progress: bool = True,
     ):
         """Answers for SQuAD examples: a :class:`distilqa.qa.postprocess.PostprocessResult`."""
+        return self.run(examples, batch_size, options, version_2, progress)[-1]
+
+    def run(
+        self,
+        examples,
+        batch_size: int = 32,
+        options: PredictOptions | None = None,
+        version_2: bool | None = None,
+        progress: bool = True,
+    ):
+        """Features -> logits -> answers: ``(features, start_logits, end_logits, PostprocessResult)``."""
         features = build_eval_features(examples, self.tokenizer, self.params)
         start, end = self.logits(features, batch_size=batch_size, progress=progress)
-        return self.postprocess(examples, features, start, end, options=options, version_2=version_2)
+        return features, start, end, self.postprocess(examples, features, start, end, options, version_2)
 
     def postprocess(
         self,
