@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from distilqa.cli.runtime import load_predictor, predict_options
+from distilqa.cli.runtime import describe_precision, load_predictor, predict_options
 
 
 @dataclass
@@ -69,6 +69,7 @@ def main(argv: list[str]) -> int:
             "model": str(args.model),
             "data": examples.source,
             "backend": predictor.backend,
+            **predictor.precision.to_dict(),
         }
     )
     if out is not None:
@@ -82,7 +83,7 @@ def main(argv: list[str]) -> int:
     em = metrics.get("exact_match", metrics.get("exact"))
     print(
         f"{len(examples)} questions  EM {em:.2f}  F1 {metrics['f1']:.2f}  "
-        f"({metrics['questions_per_second']:.1f} questions/s, {predictor.backend})"
+        f"({metrics['questions_per_second']:.1f} questions/s, {predictor.backend} {describe_precision(predictor.precision)})"
         + (f"  -> {out}" if out else ""),
         file=sys.stderr,
     )

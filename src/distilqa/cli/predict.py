@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distilqa.cli.runtime import load_predictor, predict_options
+from distilqa.cli.runtime import describe_precision, load_predictor, predict_options
 from distilqa.errors import InputError
 
 
@@ -96,6 +97,8 @@ def main(argv: list[str]) -> int:
 
         check_output(args.output, None, "--output", {"--input file": args.input, "--context-file": args.context_file, "model": args.model})  # fmt: skip
     predictor = load_predictor(args, args.model)
+    if args.precision != "fp32":
+        print(f"precision: {describe_precision(predictor.precision)}", file=sys.stderr)
     answers = predictor.answer(
         questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null
     )

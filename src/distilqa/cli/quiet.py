@@ -21,6 +21,7 @@ IMPLIES = {"no_progress": True, "disable_tqdm": True}
 
 # What silence() changed, undone last-first by restore().
 _undo: list[Callable[[], None]] = []
+_silenced: list[bool] = []  # [True] between silence() and restore()
 
 
 @dataclass
@@ -48,9 +49,9 @@ def apply(namespace) -> None:
 
 def silence(trainer: bool = False) -> None:
     """Silence bars, logs and warnings until :func:`restore`; ``trainer``: also the Trainer's printed logs."""
-    if _undo:
+    if _silenced:
         return
-    _undo.append(lambda: None)  # marks "silenced" even where nothing below is installed
+    _silenced.append(True)
     for name in ("distilqa", "torch", "accelerate"):
         _set_level(logging.getLogger(name), logging.ERROR)
     try:
@@ -91,14 +92,28 @@ def silence(trainer: bool = False) -> None:
     _undo.append(lambda: catcher.__exit__(None, None, None))
 
 
+def hide_progress() -> None:
+    """The progress bars of transformers and datasets off until :func:`restore` (``--no_progress``)."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    if hf_logging.is_progress_bar_enabled():
+        hf_logging.disable_progress_bar()
+        _undo.append(hf_logging.enable_progress_bar)
+    if not datasets.utils.are_progress_bars_disabled():
+        datasets.disable_progress_bars()
+        _undo.append(datasets.enable_progress_bars)
+
+
 def restore() -> None:
     """Undo :func:`silence` (nothing when it was not called)."""
     while _undo:
         _undo.pop()()
+    _silenced.clear()
 
 
 def is_silenced() -> bool:
-    return bool(_undo)
+    return bool(_silenced)
 
 
 def _set_level(logger: logging.Logger, level: int) -> None:

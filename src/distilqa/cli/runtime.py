@@ -4,6 +4,7 @@ predictor they load from a parsed command line."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from distilqa.errors import InputError
 
@@ -13,6 +14,13 @@ class RuntimeOptions:
     """Where and how a model runs."""
 
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:1, mps"})
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = field(
+        default="fp32",
+        metadata={
+            "help": "number format of a PyTorch model: fp32, bf16, fp16 (CUDA) or auto (the fastest this "
+            "device runs natively; printed and written to metrics.json). Logits are post-processed in fp32",
+        },
+    )
     batch_size: int = field(default=32, metadata={"help": "windows per forward pass"})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "allow custom modelling code from the checkpoint"}
@@ -34,6 +42,13 @@ def predict_options(args):
     return PredictOptions(args.n_best, args.max_answer_length, args.null_threshold)
 
 
+def describe_precision(precision) -> str:
+    """``bf16`` when asked for, ``bf16 (auto: the CPU has native bf16 ...)`` when ``auto`` chose it."""
+    if precision.requested == precision.name:
+        return precision.name
+    return f"{precision.name} ({precision.requested}: {precision.reason})"
+
+
 def load_predictor(args, model: str):
     """A :class:`QAPredictor` for ``model`` with the windowing and runtime options of ``args``, checked against
     the model's limits.
@@ -47,11 +62,9 @@ def load_predictor(args, model: str):
     if args.batch_size <= 0:
         raise InputError(f"--batch_size must be >= 1, got {args.batch_size}")
     if args.no_progress:  # also the loading / feature-building bars of transformers and datasets
-        import datasets
-        import transformers
+        from distilqa.cli.quiet import hide_progress
 
-        transformers.utils.logging.disable_progress_bar()
-        datasets.disable_progress_bars()
+        hide_progress()
     params = feature_params(args)
     tokenizer = load_tokenizer(model, trust_remote_code=args.trust_remote_code)
     validate_feature_params(tokenizer, params)
@@ -61,6 +74,7 @@ def load_predictor(args, model: str):
         device=args.device,
         trust_remote_code=args.trust_remote_code,
         tokenizer=tokenizer,
+        precision=args.precision,
     )
     limit = getattr(getattr(predictor.model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and params.max_seq_length > limit:
