@@ -230,3 +230,25 @@ def test_cli_per_channel_is_the_default_and_can_be_turned_off():
     base = ["--model", "m", "--output", "o", "--quantize", "int8"]
     assert build_parser().parse_args(base).per_channel is True
     assert build_parser().parse_args([*base, "--no-per-channel"]).per_channel is False
+
+
+def test_the_export_is_the_fast_graph_onnxruntime_fuses(bert_onnx, tiny_bert_path):
+    """Eager attention in the graph (no SDPA mask chain of IsNaN/Where), LayerNorm+residual fused by onnxruntime's
+    transformer optimizer, and the model itself left with the attention implementation it had."""
+    import onnx
+
+    from distilqa.infra.models import load_qa_model
+
+    out, report = bert_onnx
+    ops = {node.op_type for node in onnx.load(str(out / ONNX_FILE)).graph.node}
+    assert "IsNaN" not in ops
+    assert "SkipLayerNormalization" in ops
+    assert report["graph_optimization"]["fused"]["SkipLayerNormalization"] > 0
+    assert "eager attention" in report["exporter"]
+    model = load_qa_model(tiny_bert_path)
+    from distilqa.export.onnx import eager_attention
+
+    before = model.config._attn_implementation
+    with eager_attention(model):
+        assert model.config._attn_implementation == "eager"
+    assert model.config._attn_implementation == before

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
-from distilqa.export.onnx import DEFAULT_OPSET, MAX_SINGLE_FILE_BYTES, export_onnx
+from distilqa.export.onnx import DEFAULT_OPSET, MAX_SINGLE_FILE_BYTES, export_onnx, optimize_for_cpu
 from distilqa.export.parity import ParityCheck, ParityError, ParityTolerance
 from distilqa.export.quantize import QuantizeOptions, quantize_int8
 from distilqa.qa.backends import ONNX_FILE, OUTPUTS, require
@@ -113,7 +113,7 @@ def export_model(
     }
     report: dict[str, Any] = {
         "source_model": str(model_dir),
-        "exporter": f"torch.onnx.export(dynamo=True), torch {torch.__version__}",
+        "exporter": f"torch.onnx.export(dynamo=True, eager attention), torch {torch.__version__}",
         "onnxruntime": onnxruntime.__version__,
         "opset": opset,
         "parameters": count_parameters(model),
@@ -124,6 +124,7 @@ def export_model(
     with atomic_directory(output, kind=EXPORT, what="--output") as tmp:
         onnx_file = tmp / ONNX_FILE
         report["inputs"] = export_onnx(model, tokenizer, onnx_file, opset=opset)
+        report["graph_optimization"] = optimize_for_cpu(onnx_file, model.config)
         fp32 = parity["onnx_fp32"] = check.compare(onnx_file, quantized=False)
         log(
             f"fp32 ONNX vs PyTorch: max |logit diff| {fp32['max_abs_logit_diff']:.2e} (tolerance {tolerance.max_logit_diff:g})"
