@@ -20,6 +20,16 @@ class ExportOptions:
     quantize: Literal["int8"] | None = field(
         default=None, metadata={"help": "dynamic INT8 quantization (default: fp32)"}
     )
+    target: Literal["onnx", "auto"] = field(
+        default="onnx",
+        metadata={
+            "help": "onnx: the ONNX export (fp32, or --quantize int8); auto: measure every backend x precision "
+            "this machine runs on --data, write the fastest within --f1_budget of PyTorch fp32, with a report"
+        },
+    )
+    f1_budget: float = field(
+        default=0.5, metadata={"help": "--target auto: the most F1 a candidate may lose against PyTorch fp32"}
+    )
     opset: int = field(default=18, metadata={"help": "ONNX opset"})
     force: bool = field(default=False, metadata={"help": "write the export even when the parity check fails"})
 
@@ -81,6 +91,22 @@ def main(argv: list[str]) -> int:
     op_types = tuple(op.strip() for op in ops.quantize_ops.split(",") if op.strip())
     if not op_types:
         raise InputError("--quantize_ops is empty; give op types such as MatMul,Gather")
+    if options.target == "auto":
+        from distilqa.demo import demo_data
+        from distilqa.export.target import export_auto
+
+        if options.quantize:
+            raise InputError("--target auto chooses the quantization itself; leave out --quantize")
+        report = export_auto(
+            options.model,
+            options.output,
+            data=parity.data or demo_data("dev"),
+            limit=parity.limit,
+            params=params,
+            f1_budget=options.f1_budget,
+        )
+        print(json.dumps(report["chosen"]))
+        return 0
     report = export_model(
         options.model,
         options.output,

@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
 
         check_output(args.output, None, "--output", {"--input file": args.input, "--context-file": args.context_file, "model": args.model})  # fmt: skip
     predictor = load_predictor(args, args.model)
-    if args.precision != "fp32":
+    if predictor.precision.name != "fp32" or args.precision not in (None, "fp32"):
         print(f"precision: {describe_precision(predictor.precision)}", file=sys.stderr)
     answers = predictor.answer(
         questions, contexts, batch_size=args.batch_size, options=options, allow_null=args.allow_null

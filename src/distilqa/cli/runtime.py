@@ -14,11 +14,12 @@ class RuntimeOptions:
     """Where and how a model runs."""
 
     device: str = field(default="cpu", metadata={"help": "torch device: cpu, cuda, cuda:1, mps"})
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = field(
-        default="fp32",
+    precision: Literal["fp32", "bf16", "fp16", "auto"] | None = field(
+        default=None,
         metadata={
             "help": "number format of a PyTorch model: fp32, bf16, fp16 (CUDA) or auto (the fastest this "
-            "device runs natively; printed and written to metrics.json). Logits are post-processed in fp32",
+            "device runs natively; printed and written to metrics.json). Default: what 'export --target auto' "
+            "chose for the folder, else fp32. Logits are post-processed in fp32",
         },
     )
     batch_size: int = field(default=32, metadata={"help": "windows per forward pass"})

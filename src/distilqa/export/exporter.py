@@ -52,6 +52,7 @@ def export_model(
     opset: int = DEFAULT_OPSET,
     force: bool = False,
     batch_size: int = 32,
+    extra_files: dict[str, Any] | None = None,
     log=print,
 ) -> dict[str, Any]:
     """Export ``model_dir`` to an ONNX folder ``output`` after a parity check (see the module docstring).
@@ -68,6 +69,8 @@ def export_model(
         opset (`int`, defaults to 18): ONNX opset.
         force (`bool`, defaults to `False`): write the folder even when the parity check fails.
         batch_size (`int`, defaults to 32): windows per forward pass in the parity check.
+        extra_files (`dict`, *optional*): more files for the folder, ``{name: dict (JSON) or str (text)}``
+            (``export --target auto`` adds its report).
         log: where progress lines go (``print`` by default).
 
     Returns:
@@ -79,7 +82,7 @@ def export_model(
     import torch
 
     from distilqa.demo import demo_data
-    from distilqa.infra.files import atomic_directory, atomic_write_json
+    from distilqa.infra.files import atomic_directory, atomic_write_json, atomic_write_text
     from distilqa.infra.models import count_parameters, load_qa_model, load_tokenizer
     from distilqa.infra.ownership import EXPORT, check_output
     from distilqa.qa.data import load_examples
@@ -157,6 +160,11 @@ def export_model(
         tokenizer.save_pretrained(tmp)
         model.config.save_pretrained(tmp)
         atomic_write_json(tmp / REPORT_FILE, report)
+        for file_name, content in (extra_files or {}).items():
+            if isinstance(content, str):
+                atomic_write_text(tmp / file_name, content)
+            else:
+                atomic_write_json(tmp / file_name, content)
         _write_card(tmp, output, report)
     if failures:
         log(f"WARNING: parity check failed but --force was given: {'; '.join(failures)}")

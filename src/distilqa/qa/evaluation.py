@@ -86,7 +86,7 @@ def evaluate_model(
     batch_size: int = 32,
     device: str = "cpu",
     trust_remote_code: bool = False,
-    precision: str = "fp32",
+    precision: str | None = None,
     keep_logits: bool = False,
     progress: bool = False,
 ) -> Evaluation:
@@ -99,8 +99,9 @@ def evaluate_model(
         params (:class:`FeatureParams`, *optional*): windowing (384 / 128 / 64 by default).
         options (:class:`PredictOptions`, *optional*): n-best, longest answer, SQuAD 2.0 null threshold.
         batch_size (`int`, defaults to 32): windows per forward pass.
-        precision (`str`, defaults to ``"fp32"``): ``fp32``, ``bf16``, ``fp16`` or ``auto``
-            (:mod:`distilqa.infra.precision`); the choice is in :meth:`Evaluation.speed`.
+        precision (`str`, *optional*): ``fp32``, ``bf16``, ``fp16`` or ``auto``
+            (:mod:`distilqa.infra.precision`); default: the folder's ``export --target auto`` choice, else fp32.
+            The choice is in :meth:`Evaluation.speed`.
         keep_logits (`bool`, defaults to `False`): keep the features and logits on the result (the parity check
             compares them).
         progress (`bool`, defaults to `False`): show the prediction bar.

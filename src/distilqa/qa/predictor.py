@@ -41,6 +41,25 @@ class PredictOptions:
             )
 
 
+def folder_precision(path: str | os.PathLike, device: str = "cpu") -> str:
+    """The precision ``export --target auto`` wrote for a PyTorch folder; fp32 for any other folder.
+
+    A folder chosen bf16 on one machine and loaded on a machine without native bf16 runs ``auto`` there.
+    """
+    from distilqa.export.target import read_target
+    from distilqa.infra.precision import resolve_precision
+
+    target = read_target(path) if Path(path).is_dir() else None
+    chosen = (target or {}).get("chosen", {}).get("precision", "fp32")
+    if chosen not in ("fp32", "bf16", "fp16"):  # an ONNX export runs as exported
+        return "fp32"
+    try:
+        resolve_precision(chosen, device)
+    except InputError:
+        return "auto"
+    return chosen
+
+
 def is_onnx_folder(path: str | os.PathLike) -> bool:
     return Path(path).is_dir() and (Path(path) / "model.onnx").exists()
 
@@ -98,13 +117,18 @@ class QAPredictor:
         device: str = "cpu",
         trust_remote_code: bool = False,
         tokenizer=None,
-        precision: str = "fp32",
+        precision: str | None = None,
     ) -> QAPredictor:
         """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``.
 
-        ``tokenizer`` (already loaded from the same folder) skips loading it again.
+        ``tokenizer`` (already loaded from the same folder) skips loading it again. ``precision=None``: the one
+        ``distilqa export --target auto`` chose for the folder (``auto`` where this machine cannot run it), else
+        fp32.
         """
         from distilqa.infra.models import load_qa_model, load_tokenizer
+
+        if precision is None:
+            precision = folder_precision(name_or_path, device)
 
         if is_onnx_folder(name_or_path):
             from distilqa.qa.backends import OnnxQAModel
