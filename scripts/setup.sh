@@ -11,9 +11,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  echo "[setup] installing torch 2.13.0 (CPU wheel)"
-  # torch first and pinned: a bare 'torch' requirement would pull a multi-GB CUDA build.
-  "${PIP[@]}" install torch==2.13.0
+  echo "[setup] installing torch 2.13.0 (CPU wheel)${DISTILQA_TORCH_INDEX_URL:+ from $DISTILQA_TORCH_INDEX_URL}"
+  # torch first and pinned: a bare 'torch' requirement would pull a multi-GB CUDA build. On a stock package index
+  # (pypi.org serves the CUDA build as 'torch') set DISTILQA_TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
+  "${PIP[@]}" install torch==2.13.0 ${DISTILQA_TORCH_INDEX_URL:+--index-url "$DISTILQA_TORCH_INDEX_URL"}
 fi
 echo "[setup] installing distilqa[all] with constraints.txt"
 "${PIP[@]}" install -c constraints.txt -e '.[all]'

@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import enum
 import json
+import math
 import re
 import sys
 import types
@@ -36,6 +37,12 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 # Keys of a field's metadata (or of a Section's per-field changes) that this parser reads, not argparse.
 OWN_KEYS = ("aliases", "no_aliases", "positional", "exclusive", "hidden")
+
+# Options where a negative number means nothing (besides every alpha_*); the dataclasses check their own ranges too.
+NON_NEGATIVE = frozenset(
+    {"temperature", "learning_rate", "weight_decay", "max_grad_norm", "warmup_ratio", "f1_budget", "max_f1_drop",
+     "max_logit_diff", "min_span_agreement", "adam_epsilon", "label_smoothing_factor"}
+)  # fmt: skip
 
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
@@ -259,6 +266,7 @@ class CommandParser(argparse.ArgumentParser):
         parsed, leftover = self.parse_known_args(argv, namespace)
         if leftover:
             self.error(f"unrecognized arguments: {' '.join(leftover)}")
+        self._check_numbers(parsed)
         quiet.apply(parsed)
         return parsed
 
@@ -322,6 +330,17 @@ class CommandParser(argparse.ArgumentParser):
         hint = f"did you mean {' or '.join(dict.fromkeys(near))}?" if near else None
         self.error(f"unrecognized arguments: {' '.join(unknown)}", hint)
 
+    def _check_numbers(self, namespace: argparse.Namespace) -> None:
+        """Refuse NaN / infinity for every number, and a negative value where it means nothing."""
+        for name, value in vars(namespace).items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, bool) or not isinstance(item, int | float):
+                    continue
+                if not math.isfinite(item):
+                    self.error(f"--{name} {item} is not a finite number", "give a number")
+                if item < 0 and (name in NON_NEGATIVE or name.startswith("alpha_")):
+                    self.error(f"--{name} {item} is negative", "give 0 or more")
+
     def error(self, message: str, hint: str | None = None):
         where = f" (in {self._source})" if self._source else ""
         hint = hint or f"see '{self.prog} --help'"
@@ -339,11 +358,11 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise InputError(f"config file {path} is not UTF-8 text") from None
     try:
         if file.suffix == ".json":
-            values = json.loads(text)
+            values = json.loads(text, object_pairs_hook=lambda pairs: _unique_keys(path, pairs))
         else:
-            import yaml
-
-            values = yaml.safe_load(text)
+            values = _load_yaml(path, text)
+    except InputError:
+        raise
     except (json.JSONDecodeError, ValueError) as err:
         raise InputError(f"config file {path} cannot be parsed: {' '.join(str(err).split())[:160]}") from None
     except Exception as err:  # yaml.YAMLError
@@ -355,6 +374,34 @@ def read_config_file(path: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InputError(f"config file {path} must hold a mapping of option names to values")
     return values
+
+
+def _unique_keys(path: str, pairs: list[tuple[str, Any]], line: int | None = None) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            where = f" (line {line})" if line else ""
+            raise InputError(f"config file {path}: key {key!r} is given twice{where}; keep one")
+        seen[key] = value
+    return seen
+
+
+def _load_yaml(path: str, text: str):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+            for i, key in enumerate(keys):
+                if key in keys[:i]:
+                    line = node.value[i][0].start_mark.line + 1
+                    raise InputError(
+                        f"config file {path}: key {key!r} is given twice (line {line}); keep one"
+                    )
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _to_argv(values: dict[str, Any]) -> list[str]:
