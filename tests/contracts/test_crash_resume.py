@@ -219,9 +219,11 @@ def test_a_checkpoint_loses_its_ownership_marker_last(tmp_path, monkeypatch):
 
 
 def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: float = 120.0) -> str:
-    """Start ``python -m distilqa.cli argv``, SIGKILL it at a random moment after its first complete checkpoint.
+    """Start ``python -m distilqa.cli argv``, SIGKILL it at a random moment after its 2nd or 3rd complete checkpoint.
 
-    Returns what happened, for the failure message: the number of complete checkpoints seen and the delay.
+    The moment is a random fraction of the time the run took between its first two checkpoints, so the kill lands
+    before the next checkpoint on any machine (a fixed delay let a fast tiny run finish first). Returns what
+    happened, for the failure message.
     """
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.Popen(
@@ -230,17 +232,24 @@ def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: floa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wanted, delay = rng.randint(1, 3), rng.uniform(0.0, 0.4)
+    wanted, fraction = rng.randint(2, 3), rng.uniform(0.0, 0.8)
     began = time.monotonic()
+    seen: dict[int, float] = {}
     try:
-        while len(list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}"))) < wanted:
+        while len(seen) < wanted:
+            count = len(list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}")))
+            for n in range(len(seen) + 1, count + 1):
+                seen[n] = time.monotonic()
+            if len(seen) >= wanted:
+                break
             if proc.poll() is not None:
                 raise AssertionError(
                     f"the run ended before {wanted} checkpoints: {proc.stderr.read().decode()[-2000:]}"
                 )
             if time.monotonic() - began > timeout:
                 raise AssertionError("no checkpoint within the timeout")
-            time.sleep(0.005)
+            time.sleep(0.002)
+        delay = fraction * (seen[2] - seen[1])
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
