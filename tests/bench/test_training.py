@@ -159,7 +159,10 @@ def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
         "1",
     ]
     argv += ["--max-seq-length", "64", "--doc-stride", "24", "--max-query-length", "20", "--json"]
-    argv += ["--attention_relation_heads", "4"]  # as settings() does: 12 heads do not divide the tiny 32 units
+    argv += [
+        "--attention_relation_heads",
+        "4",
+    ]  # as settings() does: 12 heads do not divide the tiny 32 units
     assert cli_main(argv) == 0
     check_report(json.loads(capsys.readouterr().out))
 
