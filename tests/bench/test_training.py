@@ -87,6 +87,7 @@ def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_
     # Exactly the windows trained on.
     assert report["settings"]["windows"] == report["cache_rows"] == (1 + 3) * 4
     assert report["settings"]["teacher_note"] == "QA model as given"
+    lines = [line for line in lines if not line.startswith("WARNING: the machine is busy")]  # depends on the load
     assert len(lines) == 6 and lines[0].startswith("cache build")
     table = markdown_report(report)
     assert (
