@@ -84,6 +84,46 @@ def test_evaluation_matches_the_standalone_predictor(tiny_bert_path, tiny_tokeni
     )
 
 
+def test_evaluation_answers_do_not_depend_on_the_eval_batch_size(tiny_bert_path, small_data, tmp_path):
+    """Padding inside a batch (a window shorter than its batch's longest) never takes an n-best slot.
+
+    The model is made to give every padding position a high logit; with batches of one there is no padding.
+    """
+    _, _, dev, dev_features = small_data
+    model = load_qa_model(tiny_bert_path)
+
+    def high_padding_logits(module, args, kwargs, output):
+        padding = 10.0 * (1 - kwargs["attention_mask"].to(output.start_logits.dtype))
+        output.start_logits = output.start_logits + padding
+        output.end_logits = output.end_logits + padding
+        return output
+
+    model.register_forward_hook(high_padding_logits, with_kwargs=True)
+    answers = {}
+    for batch in (1, 16):
+        trainer = QuestionAnsweringTrainer(
+            model=model,
+            args=qa_config(tmp_path, per_device_eval_batch_size=batch),
+            eval_dataset=dev_features,
+            eval_examples=dev,
+            data_collator=trim_padding_collator,
+        )
+        trainer.evaluate()
+        answers[batch] = trainer.last_predictions.predictions
+    assert sum(text != "" for text in answers[1].values()) == len(dev.ids)  # v1.1: a span for every question
+    assert answers[16] == answers[1]
+
+
+def test_mask_padding_fills_padding_and_missing_columns():
+    from distilqa.qa.trainer import mask_padding
+
+    mask = np.array([[1, 1, 0, 0], [1, 1, 1, 0]], dtype=bool)
+    logits = np.array([[0.5, 0.25, 9.0], [1.0, 2.0, 3.0]], dtype=np.float32)  # a batch cut to width 3
+    assert mask_padding(logits, mask).tolist() == [[0.5, 0.25, -1e4, -1e4], [1.0, 2.0, 3.0, -1e4]]
+    wider = np.concatenate([logits, np.full((2, 2), -100.0, dtype=np.float32)], axis=1)  # width 5 > 4
+    assert mask_padding(wider, mask).tolist() == [[0.5, 0.25, -1e4, -1e4], [1.0, 2.0, 3.0, -1e4]]
+
+
 def test_load_best_model_at_end_uses_f1(tiny_bert_path, small_data, tmp_path):
     _, train_features, dev, dev_features = small_data
     config = qa_config(

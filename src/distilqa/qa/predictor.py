@@ -167,6 +167,8 @@ class QAPredictor:
             width = int(lengths[rows].max())
             batch = {n: c[rows, :width] for n, c in columns.items()}
             start, end = self._forward(batch)
+            padding = columns["attention_mask"][rows, :width] == 0  # never context; must not fill the n-best
+            start[padding] = end[padding] = -1e4
             starts[rows, :width] = start
             ends[rows, :width] = end
             bar.update(len(rows))

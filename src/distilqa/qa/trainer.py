@@ -83,10 +83,11 @@ class QuestionAnsweringTrainer(Trainer):
             self.compute_metrics = compute_metrics
         offsets = offsets_array(dataset["offset_mapping"])
         # Batches may be cut to their longest sequence (trim_padding_collator) and padded back with -100 when
-        # gathered; positions past a batch's width are padding, never context: give them a very low logit.
-        start, end = (
-            _widen(np.asarray(x, dtype=np.float32), offsets.shape[1]) for x in output.predictions[:2]
-        )
+        # gathered. Padding is never context: every padding position (past a batch's width, or inside it for a
+        # window shorter than its batch) gets a very low logit, so that it takes none of the n-best slots and
+        # the answers do not depend on which windows share a batch.
+        mask = np.asarray(dataset["attention_mask"], dtype=bool)
+        start, end = (mask_padding(np.asarray(x, dtype=np.float32), mask) for x in output.predictions[:2])
         result = postprocess_predictions(
             examples,
             dataset["example_id"],
@@ -163,9 +164,17 @@ class QuestionAnsweringTrainer(Trainer):
         return PredictionOutput(predictions=result, label_ids=None, metrics=metrics)
 
 
-def _widen(logits: np.ndarray, length: int) -> np.ndarray:
-    if logits.shape[1] >= length:
-        return logits[:, :length]
-    wide = np.full((logits.shape[0], length), -1e4, dtype=np.float32)
-    wide[:, : logits.shape[1]] = logits
+def mask_padding(logits: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """Logits of shape ``attention_mask.shape`` with ``-1e4`` at every padding position.
+
+    Args:
+        logits (`np.ndarray`): (N, W) start or end logits; W may be shorter (batches cut to their longest window)
+            or longer than the features' length L.
+        attention_mask (`np.ndarray`): (N, L) bool, the features' attention mask.
+    """
+    length = attention_mask.shape[1]
+    wide = np.full(attention_mask.shape, -1e4, dtype=np.float32)
+    width = min(length, logits.shape[1])
+    wide[:, :width] = logits[:, :width]
+    wide[~attention_mask] = -1e4
     return wide
