@@ -1,4 +1,5 @@
-"""The Starlette app of ``distilqa serve``: ``POST /v1/answer``, ``GET /healthz``, ``/readyz``, ``/metrics``.
+"""The Starlette app of ``distilqa serve``: ``POST /v1/answer``, ``GET /healthz``, ``/readyz``, ``/metrics``,
+``/openapi.json``.
 
 Errors are JSON ``{"error", "field", "limit"?, "request_id"}``: 400 malformed JSON, 413 over a size limit, 422 a
 wrong type or missing field, 503 overloaded (with ``Retry-After``), 504 not answered in time, 500 the model failed
@@ -17,6 +18,7 @@ from typing import Any
 
 from distilqa.serve.batcher import BatchFailed, BatchTimeout, MicroBatcher, Overloaded
 from distilqa.serve.metrics import Metrics
+from distilqa.serve.openapi import openapi_schema
 from distilqa.serve.validation import Limits, RequestError, parse_items
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,7 @@ def create_app(
     batcher = MicroBatcher(
         lambda items: answer_batch(predictor, items, options, batch_size), max_batch, max_wait_ms, queue_size
     )
+    schema = openapi_schema(limits)
     metrics = Metrics(model_name, predictor.backend, queue_depth=batcher.depth)
     batcher.on_batch = metrics.observe_batch
 
@@ -139,6 +142,9 @@ def create_app(
             return JSONResponse({"status": "loading"}, 503)
         return JSONResponse({"status": "ready", "model": model_name, "backend": predictor.backend})
 
+    async def openapi(request):
+        return JSONResponse(schema)
+
     async def metrics_page(request):
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -159,5 +165,6 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
