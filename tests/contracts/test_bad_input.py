@@ -374,6 +374,7 @@ DEBUG_CASES = {
     "predict": lambda c: predict(c, "--question", "Who?"),
     "score": lambda c: score(c, ["Ada"]),
     "export": lambda c: ["export", "--model", str(c.root / "none"), "--output", c.out],
+    "serve": lambda c: ["serve", str(c.root / "none"), "--port", "0"],
     "benchmark": lambda c: ["benchmark", "speed"],
     "demo": lambda c: ["demo", "--output", c.a_file() + "/report"],
 }  # fmt: skip

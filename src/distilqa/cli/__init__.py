@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate", "run a model over a SQuAD dataset, write predictions and EM/F1"),
     "predict": ("predict", "answer questions about given contexts, as JSON"),
     "score": ("score", "score a predictions file like the official SQuAD v1.1 / v2.0 scripts"),
+    "serve": ("serve", "answer questions over HTTP, with dynamic batching and request limits"),
     "export": ("export", "export a model to ONNX (optionally INT8) with a parity check"),
     "benchmark": ("benchmark", "measure speed / accuracy (inference) or training cost"),
 }

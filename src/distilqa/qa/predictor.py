@@ -243,8 +243,13 @@ class QAPredictor:
         options: PredictOptions | None = None,
         allow_null: bool = False,
         progress: bool = False,
+        alternatives: int = 0,
     ) -> list[dict[str, Any]]:
-        """Answer free question/context pairs: ``[{"answer", "score", "probability", "start", "end"}]``."""
+        """Answer free question/context pairs: ``[{"answer", "score", "probability", "start", "end"}]``.
+
+        ``alternatives`` > 0 adds ``"alternatives"``: up to that many n-best entries (best first, the answer
+        itself included) with the same keys; at most ``options.n_best`` exist.
+        """
         from distilqa.qa.data import SquadExamples
 
         if len(questions) != len(contexts):
@@ -279,4 +284,18 @@ class QAPredictor:
                     "end": None if best is None else int(best["end"]),
                 }
             )
+            if alternatives > 0:
+                answers[-1]["alternatives"] = [_entry(e) for e in result.nbest[row["id"]][:alternatives]]
         return answers
+
+
+def _entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An n-best entry with the keys of :meth:`QAPredictor.answer` (``start``/``end`` None for the null answer)."""
+    null = entry["start"] < 0
+    return {
+        "answer": entry["text"],
+        "score": float(entry["start_logit"] + entry["end_logit"]),
+        "probability": float(entry["probability"]),
+        "start": None if null else int(entry["start"]),
+        "end": None if null else int(entry["end"]),
+    }

@@ -1,0 +1,200 @@
+"""``distilqa serve`` as a real server on 127.0.0.1 with a real HTTP client (the tiny random BERT)."""
+
+from __future__ import annotations
+
+import re
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.serve.server import Server
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+LONG = " ".join(["The museum was founded in 1901 by the city of Lyon and opened to visitors in 1905."] * 12)
+ITEMS = [
+    {"question": "Who founded the museum?", "context": "The museum was founded in 1901 by the city of Lyon."},
+    {"question": "When did it open?", "context": LONG},  # several windows
+    {"question": "Where is it?", "context": "It stands by the river in the old town.", "allow_null": True},
+]
+SAMPLE = re.compile(
+    r"^[a-zA-Z_:][a-zA-Z0-9_:]*"
+    r'(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})?'
+    r" (-?[0-9.]+(e[+-]?[0-9]+)?|\+Inf|-Inf|NaN)$"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bert_path):
+    server = Server(tiny_bert_path)
+    yield server
+    server.stop()
+
+
+def _reference(tiny_bert_path, items, top_k=0):
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.predictor import QAPredictor
+
+    predictor = QAPredictor.from_pretrained(tiny_bert_path, params=FeatureParams(64, 16, 16))
+    out = []
+    for allow_null in (False, True):
+        rows = [i for i, item in enumerate(items) if item.get("allow_null", False) == allow_null]
+        if not rows:
+            continue
+        answers = predictor.answer(
+            [items[i]["question"] for i in rows],
+            [items[i]["context"] for i in rows],
+            allow_null=allow_null,
+            alternatives=top_k,
+        )
+        out += list(zip(rows, answers))
+    return [answer for _, answer in sorted(out, key=lambda pair: pair[0])]
+
+
+def test_answers_are_those_of_the_predictor(server, tiny_bert_path):
+    expected = _reference(tiny_bert_path, ITEMS)
+    status, answers = server.post(ITEMS)
+    assert status == 200
+    assert answers == expected  # a list in, the same list out, in order, with predict's keys and values
+    status, one = server.post(ITEMS[0])  # one object in, one out; alone, as predict --question runs it
+    assert status == 200 and one == _reference(tiny_bert_path, ITEMS[:1])[0]
+
+
+def test_top_k_gives_the_n_best_alternatives(server, tiny_bert_path):
+    expected = _reference(tiny_bert_path, ITEMS[:1], top_k=3)[0]
+    status, answer = server.post({**ITEMS[0], "top_k": 3})
+    assert status == 200 and answer == expected
+    assert len(answer["alternatives"]) == 3
+    assert answer["alternatives"][0]["answer"] == answer["answer"]
+    assert {"answer", "score", "probability", "start", "end"} == set(answer["alternatives"][1])
+
+
+def test_32_concurrent_clients_are_all_answered(server, tiny_bert_path):
+    items = [{"question": f"Who founded the museum {i}?", "context": ITEMS[0]["context"]} for i in range(32)]
+    expected = _reference(tiny_bert_path, items)
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(server.post, items))
+    assert [status for status, _ in results] == [200] * 32
+    for (_, answer), reference in zip(
+        results, expected
+    ):  # batched with others: same spans, scores to rounding
+        assert (answer["answer"], answer["start"], answer["end"]) == (reference["answer"], reference["start"], reference["end"])  # fmt: skip
+        assert answer["score"] == pytest.approx(reference["score"], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "raw, status, field",
+    [
+        (b'{"question": "x", "context"', 400, "body"),
+        (b"\xff\xfe", 400, "body"),
+        (b'"just a string"', 422, "body"),
+        (b'{"context": "c"}', 422, "question"),
+        (b'{"question": 3, "context": "c"}', 422, "question"),
+        (b'{"question": "q", "context": ""}', 422, "context"),
+        (b'{"question": "q", "context": "c", "top_k": "2"}', 422, "top_k"),
+        (b'{"question": "q", "context": "c", "top_k": 0}', 422, "top_k"),
+        (b'{"question": "q", "context": "c", "allow_null": "yes"}', 422, "allow_null"),
+        (b'{"question": "q", "context": "c", "extra": 1}', 422, "extra"),
+        (b'[{"question": "q", "context": "c"}, {"question": "q"}]', 422, "[1].context"),
+        (b"[]", 422, "items"),
+        (b'{"question": "' + b"q" * 1001 + b'", "context": "c"}', 413, "question"),
+        (b'{"question": "q", "context": "' + b"c" * 100_001 + b'"}', 413, "context"),
+        (b"[" + b",".join([b'{"question": "q", "context": "c"}'] * 65) + b"]", 413, "items"),
+    ],
+)
+def test_bad_requests_get_4xx_naming_the_field_and_the_server_keeps_serving(server, raw, status, field):
+    got, error = server.post(None, raw=raw)
+    assert got == status
+    assert error["field"] == field and error["error"] and error["request_id"]
+    if status == 413:
+        assert error["limit"] >= 1
+    assert server.get("/readyz")[0] == 200
+    assert server.post(ITEMS[0])[0] == 200
+
+
+def test_a_body_over_the_limit_gets_413_before_it_is_read(server):
+    import http.client
+    import json
+
+    # Headers only, declaring 2 MB: the server answers at once (sending the whole body would race its reply).
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.putrequest("POST", "/v1/answer")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "2000000")
+    conn.endheaders()
+    response = conn.getresponse()
+    error = json.loads(response.read())
+    conn.close()
+    assert response.status == 413 and error["field"] == "body" and error["limit"] == 1_000_000
+    assert server.post(ITEMS[0])[0] == 200
+
+
+def test_health_and_metrics(server):
+    assert server.get("/healthz") == (200, {"status": "ok"})
+    server.post(ITEMS[0])
+    status, text = server.get("/metrics")
+    assert status == 200
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert samples and all(SAMPLE.match(line) for line in samples), [
+        s for s in samples if not SAMPLE.match(s)
+    ]
+    names = {line.split("{")[0] for line in samples}
+    for name in ("distilqa_requests_total", "distilqa_request_seconds_bucket", "distilqa_batch_size_count", "distilqa_queue_depth"):  # fmt: skip
+        assert name in names
+    assert all('backend="torch"' in line for line in samples)
+    assert re.search(r'distilqa_requests_total\{[^}]*status="200"\} [1-9]', text)
+
+
+def test_openapi_schema_describes_the_endpoints_and_limits(server):
+    status, schema = server.get("/openapi.json")
+    assert status == 200 and schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == {"/v1/answer", "/healthz", "/readyz", "/metrics"}
+    item = schema["paths"]["/v1/answer"]["post"]["requestBody"]["content"]["application/json"]["schema"][
+        "oneOf"
+    ][0]
+    assert item["required"] == ["question", "context"] and item["properties"]["question"]["maxLength"] == 1000
+
+
+def _batches(server) -> float:
+    text = server.get("/metrics")[1]
+    return float(re.search(r"^distilqa_batch_size_count\{[^}]*\} (\S+)$", text, re.M).group(1))
+
+
+BLOCKER = [{"question": f"When did it open {i}?", "context": LONG * 4} for i in range(64)]
+
+
+def test_overload_gives_503_with_retry_after_before_the_busy_batch_ends(tiny_bert_path):
+    server = Server(tiny_bert_path, "--queue_size", "1", "--max_batch", "1", "--max_wait_ms", "1000")
+    try:
+        busy = ThreadPoolExecutor(1).submit(server.post, BLOCKER)
+        while _batches(server) < 1:  # the long request is in the model
+            pass
+        probe = ("POST", "/v1/answer", b'{"question": "q", "context": "c"}')
+        replies = []
+        with ThreadPoolExecutor(
+            4
+        ) as pool:  # concurrent clients: one waits in the queue, the others are refused
+            while not busy.done() and not any(r[0] == 503 for r in replies):
+                replies += pool.map(lambda _: server.request(*probe), range(4))
+        statuses = [status for status, _, _ in replies]
+        assert 503 in statuses, "the long request ended before the queue filled; make BLOCKER longer"
+        _, head, error = next(r for r in replies if r[0] == 503)
+        assert head["Retry-After"] == "1" and "overloaded" in error["error"]
+        assert set(statuses) <= {200, 503}
+        assert busy.result()[0] == 200
+        assert server.post(ITEMS[0])[0] == 200  # and serving again
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_drains_the_request_in_flight_and_exits_0(tiny_bert_path):
+    server = Server(tiny_bert_path)
+    busy = ThreadPoolExecutor(1).submit(server.post, BLOCKER[:16])
+    while _batches(server) < 1:
+        pass
+    server.process.send_signal(signal.SIGTERM)
+    status, answers = busy.result()
+    assert status == 200 and len(answers) == 16
+    assert server.process.wait(timeout=60) == 0
