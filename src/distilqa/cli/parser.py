@@ -376,12 +376,17 @@ def read_config_file(path: str) -> dict[str, Any]:
     return values
 
 
-def _unique_keys(path: str, pairs: list[tuple[str, Any]], line: int | None = None) -> dict[str, Any]:
+def _given_twice(path: str, key: Any, line: int | None = None) -> InputError:
+    where = f" (line {line})" if line else ""
+    return InputError(f"config file {path}: key {key!r} is given twice{where}; keep one")
+
+
+def _unique_keys(path: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (``json`` keeps the last silently)."""
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            where = f" (line {line})" if line else ""
-            raise InputError(f"config file {path}: key {key!r} is given twice{where}; keep one")
+            raise _given_twice(path, key)
         seen[key] = value
     return seen
 
@@ -395,10 +400,7 @@ def _load_yaml(path: str, text: str):
             keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
             for i, key in enumerate(keys):
                 if key in keys[:i]:
-                    line = node.value[i][0].start_mark.line + 1
-                    raise InputError(
-                        f"config file {path}: key {key!r} is given twice (line {line}); keep one"
-                    )
+                    raise _given_twice(path, key, node.value[i][0].start_mark.line + 1)
             return super().construct_mapping(node, deep=deep)
 
     return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass

@@ -51,6 +51,25 @@ class PostprocessResult:
         return next((e for e in self.nbest[qid] if e["text"] == self.predictions[qid]), None)
 
 
+def mask_padding(logits: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """Logits of shape ``attention_mask.shape`` with ``-1e4`` at every padding position.
+
+    Padding is never context, and must take none of the n-best slots: otherwise a short window's answers would
+    depend on which windows share its batch. The Trainer's evaluation and the predictor both call this.
+
+    Args:
+        logits (`np.ndarray`): (N, W) start or end logits; W may be shorter (batches cut to their longest window)
+            or longer than the features' length L.
+        attention_mask (`np.ndarray`): (N, L) bool, the features' attention mask.
+    """
+    length = attention_mask.shape[1]
+    wide = np.full(attention_mask.shape, -1e4, dtype=np.float32)
+    width = min(length, logits.shape[1])
+    wide[:, :width] = logits[:, :width]
+    wide[~attention_mask] = -1e4
+    return wide
+
+
 def offsets_array(offset_mapping: Iterable[Sequence[Sequence[int] | None]]) -> np.ndarray:
     """Turn a column of per-window offset lists into one int array, padding short rows with ``-1``.
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from distilqa.errors import InputError
 from distilqa.qa.features import FeatureParams, build_eval_features, model_input_names
+from distilqa.qa.postprocess import mask_padding
 
 
 @dataclass
@@ -147,8 +148,8 @@ class QAPredictor:
 
         With ``sort_by_length`` (the default) the windows are batched longest first, so that short contexts do not
         pay for long ones; each batch is cut to its longest real sequence (trailing padding columns are not
-        computed) and the logits go back to the windows' own rows, padded with a very low value, where the
-        offsets say "not context" anyway. The order changes which windows share a batch, not the answers.
+        computed) and the logits go back to the windows' own rows; every padding position gets a very low value
+        (:func:`~distilqa.qa.postprocess.mask_padding`), so padding never fills the n-best. The order changes which windows share a batch, not the answers.
         """
         from tqdm.auto import tqdm
 
@@ -167,13 +168,12 @@ class QAPredictor:
             width = int(lengths[rows].max())
             batch = {n: c[rows, :width] for n, c in columns.items()}
             start, end = self._forward(batch)
-            padding = columns["attention_mask"][rows, :width] == 0  # never context; must not fill the n-best
-            start[padding] = end[padding] = -1e4
             starts[rows, :width] = start
             ends[rows, :width] = end
             bar.update(len(rows))
         bar.close()
-        return starts, ends
+        mask = columns["attention_mask"].astype(bool)
+        return mask_padding(starts, mask), mask_padding(ends, mask)
 
     def _forward(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         if self.backend != "torch":

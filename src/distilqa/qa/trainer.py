@@ -24,7 +24,7 @@ from transformers.trainer_utils import PredictionOutput, speed_metrics
 from distilqa.infra.checkpoints import PREFIX, begin_checkpoint, mark_complete, rotate_checkpoints
 from distilqa.qa.data import SquadExamples
 from distilqa.qa.metrics import score_predictions
-from distilqa.qa.postprocess import PostprocessResult, offsets_array, postprocess_predictions
+from distilqa.qa.postprocess import PostprocessResult, mask_padding, offsets_array, postprocess_predictions
 
 
 class QuestionAnsweringTrainer(Trainer):
@@ -162,19 +162,3 @@ class QuestionAnsweringTrainer(Trainer):
         self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         self._memory_tracker.stop_and_update_metrics(metrics)
         return PredictionOutput(predictions=result, label_ids=None, metrics=metrics)
-
-
-def mask_padding(logits: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-    """Logits of shape ``attention_mask.shape`` with ``-1e4`` at every padding position.
-
-    Args:
-        logits (`np.ndarray`): (N, W) start or end logits; W may be shorter (batches cut to their longest window)
-            or longer than the features' length L.
-        attention_mask (`np.ndarray`): (N, L) bool, the features' attention mask.
-    """
-    length = attention_mask.shape[1]
-    wide = np.full(attention_mask.shape, -1e4, dtype=np.float32)
-    width = min(length, logits.shape[1])
-    wide[:, :width] = logits[:, :width]
-    wide[~attention_mask] = -1e4
-    return wide
