@@ -103,6 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(describe_error(err), 2 if is_bad_input(err) else 1)
     finally:
         quiet.restore()
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Destroy the process group a multi-process run set up (torchrun), before the interpreter exits.
+
+    Left to interpreter shutdown, gloo's threads could be torn down while still running: "terminate called
+    without an active exception", SIGABRT, and torchrun reports the finished run as failed.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _interrupted_hint(name: str) -> str:
