@@ -27,7 +27,9 @@ from distilqa.infra.checkpoints import (
     COMPLETE_MARKER,
     begin_checkpoint,
     checkpoint_folders,
+    foreign_checkpoints,
     is_complete,
+    is_own,
     last_complete_checkpoint,
     mark_complete,
     rotate_checkpoints,
@@ -213,6 +215,54 @@ def test_a_checkpoint_loses_its_ownership_marker_last(tmp_path, monkeypatch):
     checkpoints.remove_checkpoint(folder)
     assert not folder.exists()
     assert order[0] == COMPLETE_MARKER and order[-1] == MARKER_FILE
+
+
+def test_a_kill_while_a_checkpoint_is_created_leaves_no_bare_folder(tmp_path, monkeypatch):
+    """The folder appears with its ownership marker already inside: a kill before the marker is written leaves
+    only a temporary name, which the next write cleans, and no checkpoint-N the next run would call foreign."""
+    import distilqa.infra.checkpoints as checkpoints
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # stands in for SIGKILL between the folder and its marker
+
+    monkeypatch.setattr(checkpoints, "write_marker", killed)
+    with pytest.raises(KeyboardInterrupt):
+        begin_checkpoint(tmp_path / "checkpoint-6")
+    monkeypatch.undo()
+    assert not (tmp_path / "checkpoint-6").exists() and foreign_checkpoints(tmp_path) == []
+    (leftover,) = tmp_path.iterdir()
+    leftover.rename(tmp_path / leftover.name.replace(f"-{os.getpid()}-", "-999999999-"))  # the killed process's
+    begin_checkpoint(tmp_path / "checkpoint-6")  # the rerun writes it and removes the leftover
+    assert is_own(tmp_path / "checkpoint-6") and [p.name for p in tmp_path.iterdir()] == ["checkpoint-6"]
+
+
+def test_a_kill_while_a_checkpoint_is_deleted_leaves_no_bare_folder(tmp_path, monkeypatch):
+    """Deletion renames the folder away first: a kill half-way leaves no checkpoint-N without its marker."""
+    import distilqa.infra.checkpoints as checkpoints
+
+    folder = fake_checkpoint(tmp_path, 2)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.remove_checkpoint(folder)
+    monkeypatch.undo()
+    assert not folder.exists() and checkpoint_folders(tmp_path) == [] and foreign_checkpoints(tmp_path) == []
+    (parked,) = tmp_path.iterdir()
+    parked.rename(tmp_path / parked.name.replace(f"-{os.getpid()}-", "-999999999-"))  # the killed process's
+    newest = fake_checkpoint(tmp_path, 4)
+    rotate_checkpoints(tmp_path, 3, keep=[newest])  # after each save: what killed runs left is removed
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-4"]
+
+
+def test_an_empty_checkpoint_folder_is_not_foreign(tmp_path):
+    """An empty checkpoint-N holds nobody's data (begin_checkpoint writes into it); one with a file does."""
+    (tmp_path / "checkpoint-4").mkdir()
+    assert foreign_checkpoints(tmp_path) == []
+    (tmp_path / "checkpoint-4" / "precious.txt").write_text("mine")
+    assert foreign_checkpoints(tmp_path) == [tmp_path / "checkpoint-4"]
 
 
 # ------------------------------------------------------------------------------------------------ SIGKILL

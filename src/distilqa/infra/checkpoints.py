@@ -32,7 +32,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from distilqa.errors import InputError
-from distilqa.infra.files import atomic_write_json
+from distilqa.infra.files import atomic_write_json, clean_leftovers, fsync_dir, temp_path, temp_target
 from distilqa.infra.ownership import CHECKPOINT, CHECKPOINT_COMPLETE, MARKER_FILE, read_marker, write_marker
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,15 @@ def is_own(folder: str | os.PathLike) -> bool:
 
 def foreign_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """The ``checkpoint-N`` folders of ``output_dir`` that distilqa would neither delete nor write into."""
-    return [f for f in checkpoint_folders(output_dir) if not is_own(f) or unlisted_files(f)]
+    return [f for f in checkpoint_folders(output_dir) if _holds_anything(f) and (not is_own(f) or unlisted_files(f))]
+
+
+def _holds_anything(folder: Path) -> bool:
+    """An empty ``checkpoint-N`` is nobody's data: :func:`begin_checkpoint` writes into it like a new folder."""
+    try:
+        return any(folder.iterdir())
+    except OSError:
+        return True
 
 
 def begin_checkpoint(folder: str | os.PathLike) -> None:
@@ -128,9 +136,27 @@ def begin_checkpoint(folder: str | os.PathLike) -> None:
             f"{folder} exists and was not written by distilqa; move it out of the run folder, then run again"
         )
     unmark(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    if read_marker(folder) is None:
-        write_marker(folder, CHECKPOINT)
+    if folder.is_dir():
+        if read_marker(folder) is None:
+            write_marker(folder, CHECKPOINT)
+        return
+    # A new folder appears under its name with the marker already in it (made under a temporary name, then
+    # renamed): a kill between mkdir and the marker would otherwise leave a bare checkpoint-N that no later run
+    # can tell from someone else's, and `--resume` would refuse the run folder.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(folder)
+    tmp = temp_path(folder)
+    tmp.mkdir()
+    write_marker(tmp, CHECKPOINT)
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another rank made the folder first (its rng state file): mark it in place
+        with contextlib.suppress(OSError):
+            (tmp / MARKER_FILE).unlink()
+            tmp.rmdir()
+        if read_marker(folder) is None:
+            write_marker(folder, CHECKPOINT)
+    fsync_dir(folder.parent)
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
@@ -163,7 +189,14 @@ def remove_checkpoint(folder: str | os.PathLike) -> None:
     unmark(folder)
     if not folder.is_dir():
         return
-    for entry in folder.iterdir():
+    # Renamed away first, so a kill half-way leaves a temporary name (cleaned by the next write of this
+    # checkpoint), never a bare checkpoint-N without its ownership marker.
+    parked = temp_path(folder)
+    try:
+        os.rename(folder, parked)
+    except OSError:
+        parked = folder
+    for entry in parked.iterdir():
         if entry.name == MARKER_FILE:
             continue
         if entry.is_dir() and not entry.is_symlink():
@@ -172,9 +205,17 @@ def remove_checkpoint(folder: str | os.PathLike) -> None:
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
     with contextlib.suppress(FileNotFoundError):
-        (folder / MARKER_FILE).unlink()
+        (parked / MARKER_FILE).unlink()
     with contextlib.suppress(OSError):
-        folder.rmdir()
+        parked.rmdir()
+
+
+def _clean_checkpoint_leftovers(output_dir: str | os.PathLike) -> None:
+    """Remove checkpoints a killed run was creating or deleting (temporary names of processes that are gone)."""
+    with contextlib.suppress(OSError):
+        for name in {temp_target(n) for n in os.listdir(output_dir)}:
+            if name and checkpoint_step(Path(name)) is not None:
+                clean_leftovers(Path(output_dir) / name)
 
 
 def rotate_checkpoints(output_dir: str | os.PathLike, limit: int | None, keep: Iterable) -> list[Path]:
@@ -191,6 +232,7 @@ def rotate_checkpoints(output_dir: str | os.PathLike, limit: int | None, keep: I
     Returns:
         The deleted folders.
     """
+    _clean_checkpoint_leftovers(output_dir)
     if not limit or limit <= 0:
         return []
     folders = []

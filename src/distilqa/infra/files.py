@@ -92,7 +92,16 @@ def temp_path(target: str | os.PathLike) -> Path:
 
 def is_temp_name(name: str) -> bool:
     """Whether ``name`` is one of distilqa's temporary or parked names (this version's or 0.1's)."""
-    return any(p.match(name) for p in (_TEMP, _OLD, _LEGACY_TEMP, _LEGACY_OLD))
+    return temp_target(name) is not None
+
+
+def temp_target(name: str) -> str | None:
+    """The name a temporary or parked name stands in for (``.model.distilqa-12-ab.tmp`` -> ``model``), else None."""
+    for pattern in (_TEMP, _OLD, _LEGACY_TEMP, _LEGACY_OLD):
+        match = pattern.match(name)
+        if match:
+            return match["name"]
+    return None
 
 
 def _running(pid: int) -> bool:
