@@ -231,7 +231,9 @@ def test_a_kill_while_a_checkpoint_is_created_leaves_no_bare_folder(tmp_path, mo
     monkeypatch.undo()
     assert not (tmp_path / "checkpoint-6").exists() and foreign_checkpoints(tmp_path) == []
     (leftover,) = tmp_path.iterdir()
-    leftover.rename(tmp_path / leftover.name.replace(f"-{os.getpid()}-", "-999999999-"))  # the killed process's
+    leftover.rename(
+        tmp_path / leftover.name.replace(f"-{os.getpid()}-", "-999999999-")
+    )  # the killed process's
     begin_checkpoint(tmp_path / "checkpoint-6")  # the rerun writes it and removes the leftover
     assert is_own(tmp_path / "checkpoint-6") and [p.name for p in tmp_path.iterdir()] == ["checkpoint-6"]
 

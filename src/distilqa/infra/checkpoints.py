@@ -113,7 +113,11 @@ def is_own(folder: str | os.PathLike) -> bool:
 
 def foreign_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """The ``checkpoint-N`` folders of ``output_dir`` that distilqa would neither delete nor write into."""
-    return [f for f in checkpoint_folders(output_dir) if _holds_anything(f) and (not is_own(f) or unlisted_files(f))]
+    return [
+        f
+        for f in checkpoint_folders(output_dir)
+        if _holds_anything(f) and (not is_own(f) or unlisted_files(f))
+    ]
 
 
 def _holds_anything(folder: Path) -> bool:
