@@ -94,8 +94,9 @@ def test_resume_continues_from_the_last_complete_checkpoint(tiny_bert_path, tmp_
     out = tmp_path / "run"
     args = ["train", "--model_name_or_path", str(tiny_bert_path), *data_args(dev=4), "--output_dir", str(out), *COMMON,
             "--save_strategy", "steps", "--save_steps", "2"]  # fmt: skip
-    assert main([*args, "--max_steps", "4"]) == 0
-    (out / "checkpoint-4" / "distilqa_complete.json").unlink()  # pretend the step-4 save was torn
+    assert main([*args, "--max_steps", "6", "--save_total_limit", "0"]) == 0
+    for step in (4, 6):  # pretend the run was killed while saving step 4 (a later save would not exist)
+        (out / f"checkpoint-{step}" / "distilqa_complete.json").unlink()
     capsys.readouterr()
     assert main([*args, "--max_steps", "6", "--resume"]) == 0
     assert f"Resuming from {out / 'checkpoint-2'}" in capsys.readouterr().out

@@ -96,7 +96,7 @@ def tear(folder: Path, source: Path) -> None:
 
 def test_resume_skips_a_torn_checkpoint_and_is_bit_exact(models, train_file, tmp_path, capsys):
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    args = ["--save_steps", "2", "--max_steps", "6"]
+    args = ["--save_steps", "2", "--max_steps", "6", "--save_total_limit", "0"]  # 0: keep every checkpoint
     assert main(command("train", models, train_file, whole, *args)) == 0
     # The crashed run got as far as writing checkpoint-4 (torn) after the complete checkpoint-2.
     crashed.mkdir()
@@ -129,15 +129,17 @@ def test_rotation_never_keeps_a_torn_checkpoint_over_a_complete_one(
         return rotate_checkpoints(output_dir, limit, keep)
 
     monkeypatch.setattr(distilqa.qa.trainer, "rotate_checkpoints", spy)
+    from distilqa.infra.checkpoints import remove_checkpoint
+
     out = tmp_path / "run"
-    args = ["--save_steps", "2", "--save_total_limit", "1"]
-    assert main(command("train", models, train_file, out, *args, "--max_steps", "4")) == 0
-    assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-4"]
-    tear(out / "checkpoint-7", out / "checkpoint-4")
-    assert main(command("train", models, train_file, out, *args, "--max_steps", "6", "--resume")) == 0
+    args = ["--save_steps", "2", "--max_steps", "6"]
+    assert main(command("train", models, train_file, out, *args, "--save_total_limit", "0")) == 0
+    remove_checkpoint(out / "checkpoint-6")  # as if the run had been killed during its step-6 save ...
+    tear(out / "checkpoint-7", out / "checkpoint-4")  # ... and an older crash had left a torn checkpoint-7
+    assert main(command("train", models, train_file, out, *args, "--save_total_limit", "1", "--resume")) == 0
     assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-6"]
     assert is_complete(out / "checkpoint-6")
-    assert rotations == [1, 1, 1]  # one per save, each after marking (HF's rotation ran with no limit)
+    assert rotations == [0, 0, 0, 1]  # one per save, each after marking (HF's rotation ran with no limit)
 
 
 def fake_checkpoint(out: Path, step: int, complete: bool = True, owned: bool = True) -> Path:
@@ -264,7 +266,9 @@ def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: floa
     assert proc.returncode == -signal.SIGKILL, (
         f"the run was to be {what}, but ended with code {proc.returncode}: {proc.stderr.decode()[-2000:]}"
     )
-    assert len(list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}"))) >= wanted, what
+    assert list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}")), (
+        what
+    )  # (save_total_limit 2 keeps the newest two)
     return what
 
 
@@ -281,6 +285,8 @@ def test_sigkill_then_resume_is_bit_exact(kind, models, train_file, tmp_path, ca
     capsys.readouterr()
     assert main(command(kind, models, train_file, crashed, *args, "--resume")) == 0, what
     assert "Resuming from" in capsys.readouterr().out, what
+    left = [p.name for p in crashed.rglob(".*") if p.name not in (".distilqa",)]
+    assert left == [], f"the resumed run left {left} ({what})"  # no temporary file, no lock file
     try:
         assert_same_weights(whole, crashed)
     except AssertionError as err:

@@ -9,6 +9,9 @@ from transformers import TrainingArguments
 from distilqa.errors import InputError
 from distilqa.qa.features import WINDOW, FeatureParams
 
+# Checkpoints kept when the user sets no save_total_limit (the newest ones; the best one is kept on top).
+DEFAULT_SAVE_TOTAL_LIMIT = 2
+
 
 @dataclass
 class DataArguments:
@@ -79,6 +82,14 @@ class QuestionAnsweringConfig(TrainingArguments):
         default=0.0, metadata={"help": "SQuAD 2.0: answer '' when null - best span score exceeds this"}
     )
 
+    save_total_limit: int | None = field(
+        default=DEFAULT_SAVE_TOTAL_LIMIT,
+        metadata={
+            "help": f"checkpoints to keep in output_dir (default {DEFAULT_SAVE_TOTAL_LIMIT}): the newest ones, and "
+            "the best one with load_best_model_at_end; 0 keeps every checkpoint"
+        },
+    )
+
     force_bf16: bool = field(
         default=False,
         metadata={
@@ -99,6 +110,11 @@ class QuestionAnsweringConfig(TrainingArguments):
                     "--bf16 on a CPU without native bf16 (AMX or AVX512-BF16) runs emulated, slower than fp32: "
                     "leave --bf16 out, or pass --force_bf16 true to train in bf16 anyway"
                 )
+        if self.save_total_limit is not None and self.save_total_limit < 0:
+            raise InputError(
+                f"save_total_limit must be >= 0, got {self.save_total_limit}; pass --save_total_limit 0 to keep "
+                f"every checkpoint, or leave it out to keep {DEFAULT_SAVE_TOTAL_LIMIT}"
+            )
         for name in ("n_best", "max_answer_length"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}; pass --{name} 1 or more")

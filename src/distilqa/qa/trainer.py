@@ -46,6 +46,8 @@ class QuestionAnsweringTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.eval_examples = eval_examples
         self.last_predictions: PostprocessResult | None = None
+        # The run's settings (distilqa.infra.run_settings), recorded in each checkpoint's completeness marker.
+        self.run_settings: dict | None = None
 
     def _save_checkpoint(self, model, trial) -> None:
         # Crash safety (see distilqa.infra.checkpoints). HF rotates old checkpoints (save_total_limit) at the end of this
@@ -62,7 +64,7 @@ class QuestionAnsweringTrainer(Trainer):
             self.args.save_total_limit = limit
         self.accelerator.wait_for_everyone()  # every rank's rng_state_<rank>.pth is on disk before the marker
         if self.args.should_save and folder.is_dir():
-            mark_complete(folder, self.state.global_step)
+            mark_complete(folder, self.state.global_step, run=self.run_settings)
             rotate_checkpoints(folder.parent, limit, keep=[folder, self.state.best_model_checkpoint])
 
     def _logits_and_answers(self, dataset, examples: SquadExamples, description: str, metric_key_prefix: str):
