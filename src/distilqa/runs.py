@@ -4,8 +4,11 @@ Output folder layout::
 
     OUTPUT_DIR/
       .distilqa              distilqa's ownership marker (kind ``run``, see :mod:`distilqa.infra.ownership`)
+      .distilqa.lock         held by the process writing the folder while it runs (:mod:`distilqa.infra.locks`)
+      distilqa_run.json      the run's settings, checked by ``--resume`` (:mod:`distilqa.infra.run_settings`)
       checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one, see
-                             :mod:`distilqa.infra.checkpoints`; ``--resume`` starts from the newest complete one)
+                             :mod:`distilqa.infra.checkpoints`; ``--resume`` starts from the newest complete one;
+                             ``save_total_limit``, default 2, are kept)
       model/                 the final model + tokenizer + README.md model card (written atomically, marked)
       metrics.json           final metrics, hyperparameters, timings
       eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
@@ -13,6 +16,7 @@ Output folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -21,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
-from distilqa.infra.checkpoints import foreign_checkpoints, last_complete_checkpoint
-from distilqa.infra.files import atomic_directory, atomic_write_json
+from distilqa.infra.checkpoints import checkpoint_disk, foreign_checkpoints, last_complete_checkpoint
+from distilqa.infra.files import atomic_directory, atomic_write_json, clean_leftovers
 from distilqa.infra.ownership import CACHE, MODEL, RUN, check_output, claim_folder
 from distilqa.qa.features import trim_padding_collator
 
@@ -75,13 +79,19 @@ def _resume_arg(config, resume: bool):
     return str(checkpoint)
 
 
-def _check_before_loading(config, data_args, model_args) -> None:
+def _check_before_loading(config, data_args, model_args, command: str, resume: bool) -> dict[str, Any]:
     """Fail before anything is loaded on options that cannot work and outputs that cannot be created.
 
     Nothing is created here: a run that fails on its input leaves no folder behind. The outputs
     (``output_dir``, its ``model/`` and ``checkpoint-N`` folders, the teacher cache) must be new, empty or
-    distilqa's own of the same kind, and apart from every input (:mod:`distilqa.infra.ownership`).
+    distilqa's own of the same kind, and apart from every input (:mod:`distilqa.infra.ownership`). With
+    ``resume``, the checkpoint to continue must have been made with the same settings.
+
+    Returns:
+        The run's settings (:func:`distilqa.infra.run_settings.run_settings`).
     """
+    from distilqa.infra.run_settings import check_resume, run_settings
+
     _check_eval(config, data_args)
     inputs = {
         label: getattr(model_args, name, None)
@@ -100,12 +110,48 @@ def _check_before_loading(config, data_args, model_args) -> None:
     cache = getattr(config, "teacher_cache", None)
     if cache:
         check_output(cache, CACHE, "teacher_cache", inputs, planned={"output_dir": out / FINAL_DIR})
+    settings = run_settings(command, model_args, data_args, config)
+    checkpoint = last_complete_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        check_resume(checkpoint, settings)
+    return settings
 
 
-def _claim_output_dir(config) -> None:
-    """Create ``output_dir`` with its marker (first process per file system), right before training writes."""
-    if config.should_save:
-        claim_folder(config.output_dir, RUN, "output_dir")
+class _OutputDir:
+    """The run's hold on ``output_dir`` (first process per file system): the lock, as soon as the folder exists
+    (:func:`distilqa.infra.locks.folder_lock`), and the claim right before training writes."""
+
+    def __init__(self, config, settings: dict[str, Any]):
+        self.config, self.settings = config, settings
+        self.stack = contextlib.ExitStack()
+        self.locked = False
+
+    def __enter__(self):
+        self.lock()
+        return self
+
+    def __exit__(self, *exc):
+        self.stack.close()
+
+    def lock(self) -> None:
+        from distilqa.infra.locks import folder_lock
+
+        out = Path(self.config.output_dir)
+        if self.config.should_save and out.is_dir() and not self.locked:
+            self.stack.enter_context(folder_lock(out, "output_dir"))
+            self.locked = True
+
+    def claim(self) -> None:
+        """Create the folder with its marker, lock it, remove what a killed run left, record the settings."""
+        from distilqa.infra.run_settings import write_run_settings
+
+        if not self.config.should_save:
+            return
+        out = claim_folder(self.config.output_dir, RUN, "output_dir")
+        self.lock()
+        for name in (FINAL_DIR, "metrics.json", "eval_predictions.json"):
+            clean_leftovers(out / name)
+        write_run_settings(out, self.settings)
 
 
 def _headline(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -175,6 +221,10 @@ def finish(
                 Path(config.output_dir) / "eval_predictions.json", trainer.last_predictions.predictions
             )
         summary = {"model": str(out), "parameters": params, **_headline(metrics, "eval"), "metrics": metrics}
+        summary["checkpoints"] = {
+            **checkpoint_disk(config.output_dir),
+            "save_total_limit": config.save_total_limit,
+        }
         # A report to share, like the card: no home paths, no secrets.
         atomic_write_json(Path(config.output_dir) / "metrics.json", public_value(summary))
         print_summary(title, summary)
@@ -191,18 +241,29 @@ def print_summary(title: str, summary: dict[str, Any]) -> None:
             rows.append((key.replace("_", " "), f"{summary['metrics'][key]:.2f}"))
     if "train_runtime" in summary["metrics"]:
         rows.append(("train time", f"{summary['metrics']['train_runtime']:.0f} s"))
+    if "checkpoints" in summary:
+        disk = summary["checkpoints"]
+        limit = disk["save_total_limit"] or "none"
+        rows.append(
+            ("checkpoints", f"{disk['count']}, {disk['disk_mb']:.1f} MB on disk (save_total_limit {limit})")
+        )
     width = max(len(k) for k, _ in rows)
     print(f"\n{title}\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows))
 
 
 def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, Any]:
     """Fine-tune any ``AutoModelForQuestionAnswering`` (a teacher, or a student alone as the baseline)."""
+    settings = _check_before_loading(config, data_args, model_args, "train", resume)
+    with _OutputDir(config, settings) as output_dir:
+        return _train(model_args, data_args, config, resume, output_dir)
+
+
+def _train(model_args, data_args, config, resume: bool, output_dir: _OutputDir) -> dict[str, Any]:
     from transformers import set_seed
 
     from distilqa.infra.models import load_qa_model, load_tokenizer
     from distilqa.qa.trainer import QuestionAnsweringTrainer
 
-    _check_before_loading(config, data_args, model_args)
     tokenizer = load_tokenizer(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     # Data and windowing are checked before the weights are loaded: bad input fails fast and quietly.
     _, train_features = load_split(data_args, tokenizer, config, "train")
@@ -221,7 +282,8 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
         processing_class=tokenizer,
         data_collator=trim_padding_collator,
     )
-    _claim_output_dir(config)
+    output_dir.claim()
+    trainer.run_settings = output_dir.settings
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     return finish(
         trainer,
@@ -237,12 +299,17 @@ def run_train(model_args, data_args, config, resume: bool = False) -> dict[str, 
 
 def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str, Any]:
     """Distill ``model_args.teacher`` into ``model_args.student`` with DistilBERT's SQuAD loss."""
+    settings = _check_before_loading(config, data_args, model_args, "distill", resume)
+    with _OutputDir(config, settings) as output_dir:
+        return _distill(model_args, data_args, config, resume, output_dir)
+
+
+def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir) -> dict[str, Any]:
     from transformers import set_seed
 
     from distilqa.distill.trainer import CACHE_INDEX, DistillationTrainer, check_loss_terms
     from distilqa.infra.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
 
-    _check_before_loading(config, data_args, model_args)
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
     check_same_tokenizer(
@@ -297,7 +364,8 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
         extra = evaluate_teacher_once(trainer, teacher)
     if cache is not None:
         del teacher  # training reads the cache; the teacher does not stay on the device
-    _claim_output_dir(config)
+    output_dir.claim()
+    trainer.run_settings = output_dir.settings
     result = trainer.train(resume_from_checkpoint=_resume_arg(config, resume))
     extra.update(result.metrics)
     bases = {"teacher": model_args.teacher, "student init": model_args.student}

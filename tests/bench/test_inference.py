@@ -17,7 +17,6 @@ from distilqa.bench.inference import (  # noqa: E402
     markdown_report,
     measure,
     plot,
-    process_peak_rss_mb,
     run_benchmark,
 )
 from distilqa.cli import main  # noqa: E402
@@ -189,8 +188,19 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
         plot(_rows(), tmp_path / "p.png")
 
 
-def test_process_peak_rss_is_positive():
-    assert process_peak_rss_mb() > 0
+def test_process_peak_rss_follows_this_process_not_its_parent():
+    """200 MB written in a fresh child raise its peak by about 200 MB. A constant, or Linux's ``ru_maxrss``, which
+    a child inherits from a parent whose peak is higher (this test process), would not."""
+    import subprocess
+    import sys
+
+    child = (
+        "from distilqa.bench.inference import process_peak_rss_mb as peak\n"
+        "before = peak(); data = b'x' * 200_000_000; print(before, peak())"
+    )
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    before, after = map(float, done.stdout.split())
+    assert 180 <= after - before <= 260, (before, after)
 
 
 def test_a_bf16_row_runs_the_model_in_bf16(monkeypatch, tiny_bert_path, tiny_squad):

@@ -44,7 +44,11 @@ def test_train_then_evaluate_then_predict(tiny_bert_path, tmp_path, capsys):
     assert (model_dir / "model.safetensors").exists() and (model_dir / "README.md").exists()
     AutoModelForQuestionAnswering.from_pretrained(model_dir)  # reloads with the plain HF API
     summary = json.loads((out / "metrics.json").read_text())
-    assert {"exact_match", "f1", "parameters"} <= set(summary)
+    assert summary["exact_match"] == round(summary["metrics"]["eval_exact_match"], 2)
+    assert summary["f1"] == round(summary["metrics"]["eval_f1"], 2) and 0 <= summary["f1"] <= 100
+    assert summary["parameters"] == sum(
+        p.numel() for p in AutoModelForQuestionAnswering.from_pretrained(model_dir).parameters()
+    )
     card = (model_dir / "README.md").read_text()
     assert f"{summary['f1']:.2f}" in card
 
@@ -62,7 +66,7 @@ def test_train_then_evaluate_then_predict(tiny_bert_path, tmp_path, capsys):
     assert "Ada built it in 1843."[answer["start"] : answer["end"]] == answer["answer"]
 
 
-def test_distill_with_yaml_config_and_overrides(tiny_bert_path, tiny_distilbert_path, tmp_path):
+def test_distill_with_yaml_config_and_overrides(tiny_bert_path, tiny_distilbert_path, tmp_path, capsys):
     config = tmp_path / "distill.yaml"
     config.write_text(
         f"teacher: {tiny_bert_path}\nstudent: {tiny_distilbert_path}\ntemperature: 3.0\nalpha_ce: 0.7\n"
@@ -71,7 +75,9 @@ def test_distill_with_yaml_config_and_overrides(tiny_bert_path, tiny_distilbert_
     code = main(["distill", str(config), *data_args(), *COMMON, "--alpha_ce", "0.9"])
     assert code == 0
     summary = json.loads((tmp_path / "distilled" / "metrics.json").read_text())
-    assert "teacher_f1" in summary["metrics"]
+    teacher = json.loads(capsys.readouterr().out.split("Teacher on the eval set:")[1].splitlines()[0])
+    assert summary["metrics"]["teacher_f1"] == pytest.approx(teacher["f1"], abs=0.005)  # printed rounded
+    assert summary["metrics"]["teacher_exact_match"] == pytest.approx(teacher["exact_match"], abs=0.005)
     card = (tmp_path / "distilled" / "model" / "README.md").read_text()
     assert "| alpha_ce | 0.9 |" in card and "| temperature | 3 |" in card  # CLI override; the file's value
     assert "| learning_rate | 0.001 |" in card  # learning_rate from the command line beat the file's 0.5
@@ -94,8 +100,9 @@ def test_resume_continues_from_the_last_complete_checkpoint(tiny_bert_path, tmp_
     out = tmp_path / "run"
     args = ["train", "--model_name_or_path", str(tiny_bert_path), *data_args(dev=4), "--output_dir", str(out), *COMMON,
             "--save_strategy", "steps", "--save_steps", "2"]  # fmt: skip
-    assert main([*args, "--max_steps", "4"]) == 0
-    (out / "checkpoint-4" / "distilqa_complete.json").unlink()  # pretend the step-4 save was torn
+    assert main([*args, "--max_steps", "6", "--save_total_limit", "0"]) == 0
+    for step in (4, 6):  # pretend the run was killed while saving step 4 (a later save would not exist)
+        (out / f"checkpoint-{step}" / "distilqa_complete.json").unlink()
     capsys.readouterr()
     assert main([*args, "--max_steps", "6", "--resume"]) == 0
     assert f"Resuming from {out / 'checkpoint-2'}" in capsys.readouterr().out

@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -99,7 +98,7 @@ def tear(folder: Path, source: Path) -> None:
 
 def test_resume_skips_a_torn_checkpoint_and_is_bit_exact(models, train_file, tmp_path, capsys):
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    args = ["--save_steps", "2", "--max_steps", "6"]
+    args = ["--save_steps", "2", "--max_steps", "6", "--save_total_limit", "0"]  # 0: keep every checkpoint
     assert main(command("train", models, train_file, whole, *args)) == 0
     # The crashed run got as far as writing checkpoint-4 (torn) after the complete checkpoint-2.
     crashed.mkdir()
@@ -132,15 +131,17 @@ def test_rotation_never_keeps_a_torn_checkpoint_over_a_complete_one(
         return rotate_checkpoints(output_dir, limit, keep)
 
     monkeypatch.setattr(distilqa.qa.trainer, "rotate_checkpoints", spy)
+    from distilqa.infra.checkpoints import remove_checkpoint
+
     out = tmp_path / "run"
-    args = ["--save_steps", "2", "--save_total_limit", "1"]
-    assert main(command("train", models, train_file, out, *args, "--max_steps", "4")) == 0
-    assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-4"]
-    tear(out / "checkpoint-7", out / "checkpoint-4")
-    assert main(command("train", models, train_file, out, *args, "--max_steps", "6", "--resume")) == 0
+    args = ["--save_steps", "2", "--max_steps", "6"]
+    assert main(command("train", models, train_file, out, *args, "--save_total_limit", "0")) == 0
+    remove_checkpoint(out / "checkpoint-6")  # as if the run had been killed during its step-6 save ...
+    tear(out / "checkpoint-7", out / "checkpoint-4")  # ... and an older crash had left a torn checkpoint-7
+    assert main(command("train", models, train_file, out, *args, "--save_total_limit", "1", "--resume")) == 0
     assert [p.name for p in checkpoint_folders(out)] == ["checkpoint-6"]
     assert is_complete(out / "checkpoint-6")
-    assert rotations == [1, 1, 1]  # one per save, each after marking (HF's rotation ran with no limit)
+    assert rotations == [0, 0, 0, 1]  # one per save, each after marking (HF's rotation ran with no limit)
 
 
 def fake_checkpoint(out: Path, step: int, complete: bool = True, owned: bool = True) -> Path:
@@ -270,49 +271,57 @@ def test_an_empty_checkpoint_folder_is_not_foreign(tmp_path):
 # ------------------------------------------------------------------------------------------------ SIGKILL
 
 
-def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: float = 120.0) -> str:
-    """Start ``python -m distilqa.cli argv``, SIGKILL it at a random moment after its 2nd or 3rd complete checkpoint.
+STEP_PAUSE = 0.04  # seconds the killed run sleeps after each step (a lower bound on its time; see below)
+MAX_DELAY = 0.4  # the kill comes up to this long after the wanted checkpoint marker
+# The run kills itself: a timer started when it writes its k-th checkpoint marker sends it SIGKILL after a random
+# delay, so a busy machine cannot make the test notice the marker late. The run also sleeps STEP_PAUSE after
+# every optimizer step (sleeping draws no random number and changes no tensor), so after its 3rd checkpoint
+# (step 6 of 24) it has at least 18 x 0.04 = 0.72 s > MAX_DELAY left, however fast the machine: the kill always
+# lands before the run ends (a tiny run could otherwise finish inside the delay), at any point of a step or save.
+KILLED_CLI = (
+    "import os, signal, sys, threading, time\n"
+    "import distilqa.qa.trainer as qa_trainer\n"
+    "wanted, delay, pause = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])\n"
+    "step, mark, marks = qa_trainer.QuestionAnsweringTrainer.training_step, qa_trainer.mark_complete, []\n"
+    "def paused(self, *args, **kwargs):\n"
+    "    loss = step(self, *args, **kwargs)\n"
+    "    time.sleep(pause)\n"
+    "    return loss\n"
+    "def marked(*args, **kwargs):\n"
+    "    mark(*args, **kwargs)\n"
+    "    marks.append(1)\n"
+    "    if len(marks) == wanted:\n"
+    "        timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL))\n"
+    "        timer.daemon = True  # a run that ends first exits 0, and the test says so\n"
+    "        timer.start()\n"
+    "qa_trainer.QuestionAnsweringTrainer.training_step, qa_trainer.mark_complete = paused, marked\n"
+    "from distilqa.cli import main\n"
+    "sys.exit(main(sys.argv[4:]))\n"
+)
 
-    The moment is a random fraction of the time the run took between its first two checkpoints, so the kill lands
-    before the next checkpoint on any machine (a fixed delay let a fast tiny run finish first). Returns what
-    happened, for the failure message.
+
+def kill_at_random(argv: list[str], out: Path, rng: random.Random, timeout: float = 120.0) -> str:
+    """Run the CLI on ``argv`` and SIGKILL it at a random moment 0-0.4 s after its 1st, 2nd or 3rd checkpoint.
+
+    Returns what happened, for the failure message: the checkpoint marker and the delay.
     """
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "distilqa.cli", *argv],
+    wanted, delay = rng.randint(1, 3), rng.uniform(0.0, MAX_DELAY)
+    what = f"killed {delay:.3f} s after checkpoint marker {wanted}"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_CLI, str(wanted), str(delay), str(STEP_PAUSE), *argv],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        timeout=timeout,
     )
-    wanted, fraction = rng.randint(2, 3), rng.uniform(0.0, 0.8)
-    began = time.monotonic()
-    seen: dict[int, float] = {}
-    try:
-        while len(seen) < wanted:
-            count = len(list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}")))
-            for n in range(len(seen) + 1, count + 1):
-                seen[n] = time.monotonic()
-            if len(seen) >= wanted:
-                break
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"the run ended before {wanted} checkpoints: {proc.stderr.read().decode()[-2000:]}"
-                )
-            if time.monotonic() - began > timeout:
-                raise AssertionError("no checkpoint within the timeout")
-            time.sleep(0.002)
-        delay = fraction * (seen[2] - seen[1])
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL, (
-        f"the run finished before the kill ({wanted} checkpoints + {delay:.3f} s)"
+        f"the run was to be {what}, but ended with code {proc.returncode}: {proc.stderr.decode()[-2000:]}"
     )
-    return f"killed {delay:.3f} s after checkpoint marker {wanted}"
+    assert list(out.glob(f"checkpoint-*/{COMPLETE_MARKER}")), (
+        what
+    )  # (save_total_limit 2 keeps the newest two)
+    return what
 
 
 @pytest.mark.slow
@@ -328,6 +337,8 @@ def test_sigkill_then_resume_is_bit_exact(kind, models, train_file, tmp_path, ca
     capsys.readouterr()
     assert main(command(kind, models, train_file, crashed, *args, "--resume")) == 0, what
     assert "Resuming from" in capsys.readouterr().out, what
+    left = [p.name for p in crashed.rglob(".*") if p.name not in (".distilqa",)]
+    assert left == [], f"the resumed run left {left} ({what})"  # no temporary file, no lock file
     try:
         assert_same_weights(whole, crashed)
     except AssertionError as err:

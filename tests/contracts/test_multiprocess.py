@@ -139,6 +139,7 @@ def check_run(out: Path, stdout: str, title: str, files, tmp_path, capsys) -> No
     assert sorted(p.name for p in out.iterdir()) == [
         ".distilqa",  # the run folder's ownership marker
         f"checkpoint-{STEPS}",
+        "distilqa_run.json",  # the run's settings, checked by --resume
         "eval_predictions.json",
         "metrics.json",
         "model",

@@ -421,6 +421,7 @@ def test_train_twice_into_its_own_run_folder_replaces_its_model(ctx):
     assert sorted(p.name for p in Path(out).iterdir()) == [
         ".distilqa",
         "checkpoint-1",
+        "distilqa_run.json",
         "metrics.json",
         "model",
     ]

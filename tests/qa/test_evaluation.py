@@ -58,7 +58,12 @@ def test_v2_headline_uses_exact(tiny_bert_path, tiny_squad):
     examples = load_examples(tiny_squad)
     v2 = SquadExamples(examples.rows, version_2=True, source="v2")
     evaluation = evaluate_model(tiny_bert_path, v2, params=PARAMS)
-    assert "exact" in evaluation.metrics and "best_f1" in evaluation.metrics
+    scores = score_predictions(v2, evaluation.predictions, na_probs=evaluation.result.null_odds)
+    assert evaluation.metrics["exact"] == pytest.approx(scores["exact"])
+    assert (
+        evaluation.metrics["best_f1"] == pytest.approx(scores["best_f1"])
+        and scores["best_f1"] >= scores["f1"]
+    )
     assert evaluation.headline["exact_match"] == pytest.approx(evaluation.metrics["exact"], abs=0.005)
     assert np.isfinite(list(evaluation.result.null_odds.values())).all()
 

@@ -15,6 +15,7 @@ from distilqa.qa.features import (
     build_train_features,
     trim_padding_collator,
 )
+from distilqa.qa.metrics import score_predictions
 from distilqa.qa.trainer import QuestionAnsweringTrainer
 
 PARAMS = FeatureParams(128, 32, 32)
@@ -56,8 +57,15 @@ def test_training_lowers_the_loss_and_evaluation_reports_squad_metrics(tiny_bert
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert losses[-1] < losses[0] - 0.5
     evals = [log for log in trainer.state.log_history if "eval_f1" in log]
-    assert len(evals) == 2 and {"eval_exact_match", "eval_f1"} <= set(evals[0])
+    assert len(evals) == 2
     assert set(trainer.last_predictions.predictions) == set(dev.ids)
+    # The logged EM/F1 are the official scores of the answers the evaluation gave (the last one's, here).
+    scores = score_predictions(dev, trainer.last_predictions.predictions)
+    assert evals[-1]["eval_exact_match"] == pytest.approx(scores["exact_match"])
+    assert (
+        evals[-1]["eval_f1"] == pytest.approx(scores["f1"])
+        and evals[-1]["eval_f1"] >= evals[-1]["eval_exact_match"]
+    )
 
 
 def test_evaluation_matches_the_standalone_predictor(tiny_bert_path, tiny_tokenizer, small_data, tmp_path):
@@ -150,7 +158,9 @@ def test_predict_returns_answers_and_metrics(tiny_bert_path, small_data, tmp_pat
     trainer = QuestionAnsweringTrainer(model=load_qa_model(tiny_bert_path), args=qa_config(tmp_path))
     output = trainer.predict(dev_features, test_examples=dev)
     assert set(output.predictions.predictions) == set(dev.ids)
-    assert "test_f1" in output.metrics
+    scores = score_predictions(dev, output.predictions.predictions)
+    assert output.metrics["test_f1"] == pytest.approx(scores["f1"])
+    assert output.metrics["test_exact_match"] == pytest.approx(scores["exact_match"])
 
 
 def test_gradient_accumulation_gives_the_same_weights(tiny_bert_path, small_data, tmp_path):

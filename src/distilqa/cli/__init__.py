@@ -16,6 +16,7 @@ instead, with the traceback):
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -146,6 +147,8 @@ def describe_error(err: BaseException) -> str:
         )
     elif isinstance(err, FileExistsError):  # mkdir(exist_ok=True) where a regular file is
         message = f"{err.filename or err} exists and is not a folder; choose another path"
+    elif isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        message = f"no space left on the disk ({err.filename or err}); free some space (or write elsewhere) and run again"
     elif isinstance(err, PermissionError):
         message = f"permission denied: {err.filename or err}; choose a path you can write"
     elif isinstance(err, (UnicodeDecodeError,)):

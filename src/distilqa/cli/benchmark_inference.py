@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     log(f"CPU: {cpu_model()}; threads pinned to {settings.threads}")
-    rows = run_benchmark(options.models, settings, backends=options.backends, log=log)
+    from distilqa.infra.models import resolve_model
+
+    models = [resolve_model(model) for model in options.models]  # a run folder stands for its model/
+    rows = run_benchmark(models, settings, backends=options.backends, log=log)
     report = markdown_report(rows)
     if options.json:
         atomic_write_json(options.json, rows)

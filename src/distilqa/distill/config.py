@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from distilqa.errors import InputError
-from distilqa.qa.config import QuestionAnsweringConfig
+from distilqa.qa.config import QuestionAnsweringConfig, check_numbers
 
 
 @dataclass
@@ -92,6 +92,7 @@ class DistillationConfig(QuestionAnsweringConfig):
     )
 
     def __post_init__(self):
+        check_numbers(self)  # NaN would pass the range checks below (every comparison with NaN is false)
         if self.temperature <= 0:
             raise InputError(
                 f"temperature must be > 0, got {self.temperature}; pass --temperature 2.0 for the paper's value"

@@ -142,6 +142,9 @@ def _peek_layer_count(teacher: str | os.PathLike, trust_remote_code: bool) -> in
     """The teacher's layer count from a local folder's config alone, or None (hub names, unreadable configs)."""
     from transformers import AutoConfig
 
+    from distilqa.infra.models import resolve_model
+
+    teacher = resolve_model(teacher)
     if not (Path(teacher) / "config.json").is_file():
         return None
     try:

@@ -58,6 +58,13 @@ def checkpoint_folders(output_dir: str | os.PathLike) -> list[Path]:
     return [p for step, p in sorted((s, p) for s, p in found if s is not None)]
 
 
+def checkpoint_disk(output_dir: str | os.PathLike) -> dict[str, float]:
+    """``{"count", "disk_mb"}``: the ``checkpoint-N`` folders of a run and the disk their files use."""
+    folders = checkpoint_folders(output_dir)
+    size = sum(p.stat().st_size for folder in folders for p in folder.rglob("*") if p.is_file())
+    return {"count": len(folders), "disk_mb": round(size / 2**20, 2)}
+
+
 def _files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in _MARKERS
@@ -67,15 +74,19 @@ def _files(folder: Path) -> list[Path]:
 _MARKERS = (COMPLETE_MARKER, MARKER_FILE)
 
 
-def mark_complete(folder: str | os.PathLike, global_step: int) -> None:
-    """Flush every file of ``folder`` to disk, then write its marker (file sizes) atomically."""
+def mark_complete(folder: str | os.PathLike, global_step: int, run: dict | None = None) -> None:
+    """Flush every file of ``folder`` to disk, then write its marker (file sizes; the run's settings, given
+    ``run``, see :mod:`distilqa.infra.run_settings`) atomically."""
     folder = Path(folder)
     files = {}
     for path in _files(folder):
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
         files[path.relative_to(folder).as_posix()] = path.stat().st_size
-    atomic_write_json(folder / COMPLETE_MARKER, {"global_step": global_step, "files": files})
+    record = {"global_step": global_step, "files": files}
+    if run is not None:
+        record["run"] = run
+    atomic_write_json(folder / COMPLETE_MARKER, record)
 
 
 def unmark(folder: str | os.PathLike) -> None:

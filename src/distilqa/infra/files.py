@@ -10,6 +10,8 @@ A crash (or SIGKILL) therefore leaves either the old file / folder or the comple
   ``kind`` it also writes distilqa's ownership marker (:mod:`distilqa.infra.ownership`) into the folder and
   refuses to replace anything distilqa did not make.
 * New files get mode ``0666 & ~umask`` and new folders ``0777 & ~umask``, like any other program's output.
+* A full disk (``ENOSPC``, ``EDQUOT``) is one line naming the folder (:func:`disk_full_error`, exit code 2): the
+  partial copy is removed and the old version stays.
 * What a killed write leaves beside its target (a temporary file or folder of a process that no longer runs,
   or a parked old folder) is removed by the next write to the same target; a parked old folder whose target is
   missing (a kill between the two renames) is put back first. Nothing else is ever touched.
@@ -206,9 +208,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if is_disk_full(err, path.parent):
+            raise disk_full_error(
+                path.parent, f"{path} was not written (the old version, if any, is kept)"
+            ) from err
         raise
     fsync_dir(path.parent)
     return path
@@ -252,6 +258,42 @@ def _replace_dir(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
         _remove(old)
     fsync_dir(path.parent)
+
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# torch.save's zip writer turns ENOSPC into a RuntimeError with one of these.
+_TORCH_WRITE_FAILED = ("unexpected pos", "file write failed", "No space left on device")
+NEARLY_FULL_BYTES = 256 * 2**20
+
+
+def _free_bytes(path: Path) -> int | None:
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return None
+
+
+def is_disk_full(err: BaseException, where: str | os.PathLike) -> bool:
+    """Whether ``err``, raised while writing under ``where``, means the disk (or the user's quota) is full.
+
+    An ``OSError`` says so by its errno; the RuntimeError of torch's writer is believed when the disk of ``where``
+    has less than 256 MiB free.
+    """
+    if isinstance(err, OSError):
+        return err.errno in DISK_FULL_ERRNOS
+    if isinstance(err, RuntimeError) and any(text in str(err) for text in _TORCH_WRITE_FAILED):
+        free = _free_bytes(Path(where))
+        return free is not None and free < NEARLY_FULL_BYTES
+    return False
+
+
+def disk_full_error(where: str | os.PathLike, what: str, then: str = "run again") -> InputError:
+    """The one line for a full disk: the folder, what was (not) written, how much is free, what to do."""
+    free = _free_bytes(Path(where))
+    room = f" ({free / 2**20:.0f} MB free)" if free is not None else ""
+    return InputError(f"no space left on the disk of {where}{room}: {what}; free some space, then {then}")
 
 
 @contextlib.contextmanager
@@ -299,8 +341,12 @@ def atomic_directory(
         if check is not None:
             check()  # the target may have changed during a long write (a user's file put there meanwhile)
         _replace_dir(tmp, path)
-    except BaseException:
+    except BaseException as err:
         _remove(tmp)
+        if is_disk_full(err, path.parent):
+            raise disk_full_error(
+                path.parent, f"{path} was not written (the partial copy is removed)"
+            ) from err
         raise
 
 

@@ -37,6 +37,7 @@ from distilqa.errors import InputError
 from distilqa.infra.files import atomic_write_json, check_writable, is_temp_name
 
 MARKER_FILE = ".distilqa"
+LOCK_FILE = ".distilqa.lock"  # distilqa.infra.locks.LOCK_FILE: a run folder's lock, left by a killed run
 # A checkpoint's completeness marker (distilqa.infra.checkpoints, named here so this module needs no transformers).
 CHECKPOINT_COMPLETE = "distilqa_complete.json"
 
@@ -60,7 +61,7 @@ MODEL_FILES = (
     "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json",
     "*.model", "chat_template.jinja", "README.md", "distilqa_student.json", "distilqa_export.json", "model.onnx",
 )  # fmt: skip
-RUN_FILES = ("model", "metrics.json", "eval_predictions.json", "checkpoint-*", "runs")
+RUN_FILES = ("model", "metrics.json", "eval_predictions.json", "checkpoint-*", "runs", "distilqa_run.json")
 EVALUATE_FILES = ("predictions.json", "nbest_predictions.json", "null_odds.json", "metrics.json")
 DEMO_FILES = (
     "teacher", "student-init", "student-alone", "student-distilled", "teacher-cache", "results.json", "results.md",
@@ -70,7 +71,7 @@ CARD_TAG = "\n- distilqa\n"  # in the front matter of every card distilqa writes
 
 def _entries(folder: Path) -> list[str]:
     """The names in ``folder``, without distilqa's marker and temporary leftovers."""
-    return sorted(n for n in os.listdir(folder) if n != MARKER_FILE and not is_temp_name(n))
+    return sorted(n for n in os.listdir(folder) if n not in (MARKER_FILE, LOCK_FILE) and not is_temp_name(n))
 
 
 def _files(folder: Path) -> list[str]:
@@ -80,7 +81,7 @@ def _files(folder: Path) -> list[str]:
         dirs[:] = [d for d in dirs if not is_temp_name(d)]
         for name in names:
             rel = Path(root, name).relative_to(folder).as_posix()
-            if rel != MARKER_FILE and not is_temp_name(name):
+            if rel not in (MARKER_FILE, LOCK_FILE) and not is_temp_name(name):
                 found.append(rel)
     return sorted(found)
 

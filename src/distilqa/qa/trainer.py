@@ -21,7 +21,15 @@ import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from distilqa.infra.checkpoints import PREFIX, begin_checkpoint, mark_complete, rotate_checkpoints
+from distilqa.infra.checkpoints import (
+    PREFIX,
+    begin_checkpoint,
+    checkpoint_disk,
+    mark_complete,
+    remove_checkpoint,
+    rotate_checkpoints,
+)
+from distilqa.infra.files import disk_full_error, is_disk_full
 from distilqa.qa.data import SquadExamples
 from distilqa.qa.metrics import score_predictions
 from distilqa.qa.postprocess import PostprocessResult, mask_padding, offsets_array, postprocess_predictions
@@ -46,6 +54,8 @@ class QuestionAnsweringTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.eval_examples = eval_examples
         self.last_predictions: PostprocessResult | None = None
+        # The run's settings (distilqa.infra.run_settings), recorded in each checkpoint's completeness marker.
+        self.run_settings: dict | None = None
 
     def _save_checkpoint(self, model, trial) -> None:
         # Crash safety (see distilqa.infra.checkpoints). HF rotates old checkpoints (save_total_limit) at the end of this
@@ -58,11 +68,21 @@ class QuestionAnsweringTrainer(Trainer):
         limit, self.args.save_total_limit = self.args.save_total_limit, None
         try:
             super()._save_checkpoint(model, trial)
+        except (OSError, RuntimeError) as err:
+            if not (self.args.should_save and is_disk_full(err, folder.parent)):
+                raise
+            remove_checkpoint(folder)  # the torn checkpoint would only fill the disk further
+            raise disk_full_error(
+                folder.parent,
+                f"{folder.name} could not be written and was removed (the run's other checkpoints use "
+                f"{checkpoint_disk(folder.parent)['disk_mb']:.0f} MB; a lower --save_total_limit keeps fewer)",
+                "run the same command with --resume",
+            ) from err
         finally:
             self.args.save_total_limit = limit
         self.accelerator.wait_for_everyone()  # every rank's rng_state_<rank>.pth is on disk before the marker
         if self.args.should_save and folder.is_dir():
-            mark_complete(folder, self.state.global_step)
+            mark_complete(folder, self.state.global_step, run=self.run_settings)
             rotate_checkpoints(folder.parent, limit, keep=[folder, self.state.best_model_checkpoint])
 
     def _logits_and_answers(self, dataset, examples: SquadExamples, description: str, metric_key_prefix: str):

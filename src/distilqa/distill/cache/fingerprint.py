@@ -60,7 +60,13 @@ def _short(value: Any) -> str:
 
 
 def teacher_files(teacher: str | os.PathLike) -> tuple[list[Path], Path]:
-    """The teacher's safetensors weight file(s) and its config.json (a local folder, or from the hub cache)."""
+    """The teacher's safetensors weight file(s) and its config.json (a local folder, or from the hub cache).
+
+    A distilqa run folder stands for its ``model/`` (:func:`distilqa.infra.models.resolve_model`).
+    """
+    from distilqa.infra.models import resolve_model
+
+    teacher = resolve_model(teacher)
     if looks_local(teacher):
         folder = Path(teacher)
 
