@@ -307,17 +307,14 @@ def run_distill(model_args, data_args, config, resume: bool = False) -> dict[str
 def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir) -> dict[str, Any]:
     from transformers import set_seed
 
+    from distilqa.distill.projection import SpanProjector, tokenizers_differ
     from distilqa.distill.trainer import CACHE_INDEX, DistillationTrainer, check_loss_terms
-    from distilqa.infra.models import check_same_tokenizer, load_qa_config, load_qa_model, load_tokenizer
+    from distilqa.infra.models import load_qa_config, load_qa_model, load_tokenizer
 
     trust = model_args.trust_remote_code
     tokenizer = load_tokenizer(model_args.student, trust_remote_code=trust)
-    check_same_tokenizer(
-        load_tokenizer(model_args.teacher, trust_remote_code=trust),
-        tokenizer,
-        model_args.teacher,
-        model_args.student,
-    )
+    teacher_tokenizer = load_tokenizer(model_args.teacher, trust_remote_code=trust)
+    cross = tokenizers_differ(teacher_tokenizer, tokenizer, model_args.teacher, model_args.student, config)
     # before any weights load
     teacher_config = load_qa_config(model_args.teacher, require_qa_head=True, trust_remote_code=trust)
     check_loss_terms(
@@ -325,12 +322,22 @@ def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir
         teacher_config,
         config,
     )
-    _, train_features = load_split(data_args, tokenizer, config, "train")
+    train_examples, train_features = load_split(data_args, tokenizer, config, "train")
     eval_examples, eval_features = load_split(data_args, tokenizer, config, "eval")
     set_seed(config.seed)  # right before loading: a new QA head is initialised from this seed
     student = load_qa_model(model_args.student, require_qa_head=False, trust_remote_code=trust)
     _check_positions(student, config)
     train_features = train_features.remove_columns(["example_index"])
+    projector = None
+    if cross:
+        projector = SpanProjector(
+            teacher_tokenizer,
+            tokenizer,
+            train_examples,
+            train_features,
+            config.feature_params,
+            config.temperature,
+        )
     teacher, cache = None, None
     if config.teacher_cache:
         from distilqa.distill.cache.store import TeacherCache
@@ -342,7 +349,9 @@ def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir
             train_features,
             config,
             trust_remote_code=trust,
+            projector=projector,
         )
+    if cache is not None or projector is not None:
         train_features = train_features.add_column(CACHE_INDEX, list(range(len(train_features))))
     need_teacher_model = cache is None or eval_examples is not None
     if need_teacher_model:
@@ -352,6 +361,7 @@ def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir
         model=student,
         teacher=teacher if cache is None else None,
         teacher_cache=cache,
+        projector=projector if cache is None else None,
         args=config,
         train_dataset=train_features,
         eval_dataset=eval_features,
@@ -361,7 +371,10 @@ def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir
     )
     extra: dict[str, Any] = {}
     if teacher is not None and eval_examples is not None and not resume:
-        extra = evaluate_teacher_once(trainer, teacher)
+        if cross:  # the eval windows are the student's tokens: the teacher reads its own
+            extra = evaluate_teacher_own_windows(teacher, teacher_tokenizer, eval_examples, config)
+        else:
+            extra = evaluate_teacher_once(trainer, teacher)
     if cache is not None:
         del teacher  # training reads the cache; the teacher does not stay on the device
     output_dir.claim()
@@ -372,6 +385,22 @@ def _distill(model_args, data_args, config, resume: bool, output_dir: _OutputDir
     return finish(
         trainer, tokenizer, config, eval_examples, "distilqa: distilled QA student", bases, data_args, extra
     )
+
+
+def evaluate_teacher_own_windows(teacher, tokenizer, examples, config) -> dict[str, Any]:
+    """The EM/F1 of a teacher that tokenizes differently, on its own windows of the eval set (printed)."""
+    from distilqa.qa.evaluation import evaluate_model
+    from distilqa.qa.predictor import PredictOptions, QAPredictor
+
+    predictor = QAPredictor(teacher, tokenizer, config.feature_params, device=str(config.device))
+    options = PredictOptions(config.n_best, config.max_answer_length, config.null_threshold)
+    metrics = evaluate_model(
+        predictor, examples, options=options, batch_size=config.per_device_eval_batch_size
+    ).metrics
+    extra = {f"teacher_{k}": v for k, v in metrics.items() if k in {"exact_match", "exact", "f1"}}
+    if config.process_index == 0:
+        print("Teacher on the eval set (its own windows):", json.dumps(_headline(extra, "teacher")))
+    return extra
 
 
 def evaluate_teacher_once(trainer, teacher) -> dict[str, Any]:

@@ -251,7 +251,7 @@ CASES = [
     Case("truncated-safetensors", lambda c: ["evaluate", "--model", c.m("truncated"), "--data", c.data(), "--output-dir", c.out], ["truncated", "corrupted or truncated"]),  # fmt: skip
     Case("corrupted-safetensors", lambda c: ["evaluate", "--model", c.m("corrupted"), "--data", c.data(), "--output-dir", c.out], ["corrupted", "corrupted or truncated"]),  # fmt: skip
     Case("pickle-weights-only", lambda c: ["evaluate", "--model", c.m("pickled"), "--data", c.data(), "--output-dir", c.out], ["pickled", "only pickle weights", "safetensors"]),  # fmt: skip
-    Case("different-tokenizers", lambda c: distill(c, student="other"), ["other-vocab", "do not share a tokenizer"]),
+    Case("different-tokenizers-required-same", lambda c: distill(c, "--require_same_tokenizer", "true", student="other"), ["other-vocab", "do not share a tokenizer", "--require_same_tokenizer"]),  # fmt: skip
     Case("teacher-not-qa", lambda c: distill(c, teacher="base"), ["base-encoder", "not a question-answering model"]),
     # -- outputs that cannot be written (a path under a regular file stops root too) -------------------------
     Case("evaluate-output-under-file", lambda c: [*evaluate(c)[:-3], "--output-dir", c.a_file() + "/x"], ["--output-dir", "a-file", "is a file"]),  # fmt: skip
@@ -366,7 +366,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case: Case, models, tmp_
 # A cheap input error per command; with --debug (anywhere on the line) the exception propagates.
 DEBUG_CASES = {
     "train": lambda c: train(c, c.data([])),
-    "distill": lambda c: distill(c, student="other"),
+    "distill": lambda c: distill(c, "--require_same_tokenizer", "true", student="other"),
     "augment": lambda c: augment(c, "--copies", "0"),
     "cache-teacher": lambda c: ["cache-teacher", "--teacher", str(c.root / "none"), "--train_file", c.data(), "--output", c.out],
     "init-student": lambda c: init_student(c, "--layers", "0,9"),

@@ -87,32 +87,45 @@ def cache_teacher(
 
     from distilqa.distill.cache.fingerprint import compute_fingerprint
     from distilqa.distill.cache.store import TeacherCache, check_cache_output
-    from distilqa.infra.models import check_same_tokenizer, load_tokenizer
+    from distilqa.distill.projection import SpanProjector, tokenizers_differ
+    from distilqa.infra.models import load_tokenizer
     from distilqa.runs import load_split
 
     check_cache_output(output, "--output", {"teacher": cache_args.teacher, "student": cache_args.student, "train_file": data_args.train_file})  # fmt: skip
     set_seed(config.seed)
     trust = cache_args.trust_remote_code
     tokenizer = load_tokenizer(cache_args.student or cache_args.teacher, trust_remote_code=trust)
-    if cache_args.student:
-        check_same_tokenizer(
-            load_tokenizer(cache_args.teacher, trust_remote_code=trust),
-            tokenizer,
-            cache_args.teacher,
-            cache_args.student,
-        )
-    _, features = load_split(data_args, tokenizer, config, "train")
+    teacher_tokenizer = (
+        load_tokenizer(cache_args.teacher, trust_remote_code=trust) if cache_args.student else None
+    )
+    cross = cache_args.student is not None and tokenizers_differ(
+        teacher_tokenizer, tokenizer, cache_args.teacher, cache_args.student, config
+    )
+    examples, features = load_split(data_args, tokenizer, config, "train")
     features = features.remove_columns(["example_index"])  # exactly what run_distill hands to the cache
+    projector = None
+    if (
+        cross
+    ):  # the rows hold the teacher's distributions projected onto the student's windows (at --temperature)
+        projector = SpanProjector(
+            teacher_tokenizer, tokenizer, examples, features, config.feature_params, config.temperature
+        )
     if force:
         fingerprint = compute_fingerprint(
-            cache_args.teacher, tokenizer, features, config.feature_params, config.teacher_dtype
+            cache_args.teacher, tokenizer, features, config.feature_params, config.teacher_dtype, projector
         )
         cache = TeacherCache.build(
-            output, cache_args.teacher, tokenizer, features, config, fingerprint, trust
+            output, cache_args.teacher, tokenizer, features, config, fingerprint, trust, projector
         )
     else:
         cache = TeacherCache.load_or_build(
-            output, cache_args.teacher, tokenizer, features, config, trust_remote_code=trust
+            output,
+            cache_args.teacher,
+            tokenizer,
+            features,
+            config,
+            trust_remote_code=trust,
+            projector=projector,
         )
     seconds = cache.manifest["build_seconds"]
     return {

@@ -87,6 +87,13 @@ class DistillationConfig(QuestionAnsweringConfig):
             "help": "folder of cached teacher logits (built if missing or stale); no online teacher then"
         },
     )
+    require_same_tokenizer: bool = field(
+        default=False,
+        metadata={
+            "help": "refuse a teacher that tokenizes differently instead of projecting its span distributions onto "
+            "the student's tokens through character offsets"
+        },
+    )
     cache_spot_check: int = field(
         default=4, metadata={"help": "cached rows recomputed with the live teacher on load (0: skip)"}
     )

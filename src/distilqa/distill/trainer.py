@@ -75,7 +75,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             ``alpha_hidden``, ``alpha_attention``, ``teacher_dtype`` plus all Trainer arguments.
     """
 
-    def __init__(self, model=None, teacher=None, args=None, teacher_cache=None, **kwargs):
+    def __init__(self, model=None, teacher=None, args=None, teacher_cache=None, projector=None, **kwargs):
         if teacher is None and teacher_cache is None:
             raise ValueError("DistillationTrainer needs a teacher model or a teacher_cache")
         super().__init__(model=model, args=args, **kwargs)
@@ -87,6 +87,16 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             self.teacher.requires_grad_(False)
         self._student_inputs = forward_inputs(self.model)
         self._teacher_inputs = forward_inputs(self.teacher) if self.teacher is not None else set()
+        # Another tokenizer (distilqa.distill.projection): the online teacher reads its own windows of each batch's
+        # examples and its distributions are projected onto the student's positions.
+        self._projected = None
+        if projector is not None and self.teacher is not None:
+            from distilqa.distill.projection import ProjectedTeacher, check_cross_tokenizer_terms
+
+            check_cross_tokenizer_terms(self.args)
+            batch = max(1, int(self.args.per_device_eval_batch_size))
+            self._projected = ProjectedTeacher(self.teacher, projector, self._teacher_inputs, batch)
+            self._teacher_inputs = set()  # the student's batch holds no teacher inputs
         # soft, hard, hidden, attention sums and count since the last log
         self._parts = torch.zeros(5, dtype=torch.float64)
         self._layer_map = None
@@ -143,6 +153,14 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             length = inputs["input_ids"].shape[1]
             device = inputs["input_ids"].device
             return start[:, :length].to(device).float(), end[:, :length].to(device).float(), None
+        if self._projected is not None:
+            if CACHE_INDEX not in inputs:
+                raise ValueError(
+                    f"cross-tokenizer distillation needs the '{CACHE_INDEX}' column in the batch"
+                )
+            logits = self._projected(inputs[CACHE_INDEX])
+            length, device = inputs["input_ids"].shape[1], inputs["input_ids"].device
+            return logits[:, 0, :length].to(device), logits[:, 1, :length].to(device), None
         if self.teacher is None:
             raise ValueError(
                 f"the batch has no '{CACHE_INDEX}' column for the teacher cache and no teacher model is loaded"

@@ -237,10 +237,19 @@ def tokenizer_signature(tokenizer) -> dict[str, Any]:
     }
 
 
+_SAME = ("vocab", "normalizer", "pre_tokenizer", "special")
+
+
+def same_tokenizer(first, second) -> bool:
+    """Whether both tokenizers map text to the same ids (vocabulary, normalisation, special tokens)."""
+    a, b = tokenizer_signature(first), tokenizer_signature(second)
+    return all(a[key] == b[key] for key in _SAME)
+
+
 def check_same_tokenizer(first, second, first_name: str, second_name: str) -> None:
     """Raise :class:`InputError` unless both tokenizers map text to the same ids."""
     a, b = tokenizer_signature(first), tokenizer_signature(second)
-    differences = [key for key in ("vocab", "normalizer", "pre_tokenizer", "special") if a[key] != b[key]]
+    differences = [key for key in _SAME if a[key] != b[key]]
     if differences:
         detail = (
             f"vocabulary sizes {len(a['vocab'])} and {len(b['vocab'])}"
@@ -249,8 +258,8 @@ def check_same_tokenizer(first, second, first_name: str, second_name: str) -> No
         )
         raise InputError(
             f"teacher {first_name} and student {second_name} do not share a tokenizer ({detail} differ); "
-            "distillation compares logits position by position, so both must tokenize identically: "
-            "pick a student of the teacher's family, or make one with 'distilqa init-student'"
+            "--require_same_tokenizer asks for one tokenizer: leave it out to distil through character offsets, "
+            "or pick a student of the teacher's family ('distilqa init-student')"
         )
 
 

@@ -140,18 +140,23 @@ def data_component(features, chunk_rows: int = 2048) -> dict[str, Any]:
 
 
 def compute_fingerprint(
-    teacher, tokenizer, train_features, feature_params, teacher_dtype: str
+    teacher, tokenizer, train_features, feature_params, teacher_dtype: str, projector=None
 ) -> Fingerprint:
-    """The :class:`Fingerprint` of a cache for these inputs (reads the teacher's files, not the model)."""
-    return Fingerprint(
-        {
-            "teacher": teacher_component(teacher),
-            "tokenizer": tokenizer_component(tokenizer),
-            "features": {**feature_params.to_dict(), "padding": "max_length"},
-            "data": data_component(train_features),
-            "teacher_dtype": teacher_dtype,
-        }
-    )
+    """The :class:`Fingerprint` of a cache for these inputs (reads the teacher's files, not the model).
+
+    With a ``projector`` (:class:`distilqa.distill.projection.SpanProjector`: the teacher tokenizes differently)
+    the teacher's own windows and the temperature the projection used are part of it too.
+    """
+    components = {
+        "teacher": teacher_component(teacher),
+        "tokenizer": tokenizer_component(tokenizer),
+        "features": {**feature_params.to_dict(), "padding": "max_length"},
+        "data": data_component(train_features),
+        "teacher_dtype": teacher_dtype,
+    }
+    if projector is not None:
+        components["projection"] = projector.fingerprint()
+    return Fingerprint(components)
 
 
 # Config keys that change when a model is merely re-saved, not what it computes.

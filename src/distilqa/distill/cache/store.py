@@ -192,6 +192,7 @@ class TeacherCache:
         config,
         fingerprint=None,
         trust_remote_code: bool = False,
+        projector=None,
     ) -> TeacherCache:
         """Run the teacher over ``train_features`` and write the cache folder atomically (replacing any old one).
 
@@ -204,6 +205,8 @@ class TeacherCache:
                 ``per_device_eval_batch_size`` (the build's batch size) and ``device``.
             fingerprint (:class:`Fingerprint`, *optional*): computed from the inputs when not given.
             trust_remote_code (`bool`, defaults to `False`): allow custom modelling code from the teacher.
+            projector (:class:`distilqa.distill.projection.SpanProjector`, *optional*): the teacher tokenizes
+                differently; the rows then hold its logits projected onto the student's windows.
         """
         from tqdm.auto import tqdm
 
@@ -212,11 +215,11 @@ class TeacherCache:
         )  # before the teacher is loaded; checked again at the end
         began = time.perf_counter()
         fingerprint = fingerprint or compute_fingerprint(
-            teacher, tokenizer, train_features, config.feature_params, config.teacher_dtype
+            teacher, tokenizer, train_features, config.feature_params, config.teacher_dtype, projector
         )
         rows, seq_len = len(train_features), fingerprint.components["data"]["seq_len"]
         batch_size = max(1, int(config.per_device_eval_batch_size))
-        run = _TeacherRunner(teacher, train_features, config, trust_remote_code)
+        run = _TeacherRunner(teacher, train_features, config, trust_remote_code, projector)
         scale = 0.0
         try:
             with atomic_directory(path, kind=CACHE, what="teacher cache") as tmp:
@@ -262,7 +265,7 @@ class TeacherCache:
 
     @classmethod
     def load_or_build(
-        cls, path, teacher, tokenizer, train_features, config, trust_remote_code: bool = False
+        cls, path, teacher, tokenizer, train_features, config, trust_remote_code: bool = False, projector=None
     ) -> TeacherCache:
         """The cache for these inputs: opened (and spot-checked) when valid, else (re)built with a message why.
 
@@ -275,20 +278,29 @@ class TeacherCache:
         )
         with context:
             params, dtype = config.feature_params, config.teacher_dtype
-            fingerprint = compute_fingerprint(teacher, tokenizer, train_features, params, dtype)
+            fingerprint = compute_fingerprint(teacher, tokenizer, train_features, params, dtype, projector)
             try:
                 cache = cls.load(path, fingerprint)
             except CacheInvalidError as err:
                 print(f"Building the teacher cache: {err.reason}")
                 return cls.build(
-                    path, teacher, tokenizer, train_features, config, fingerprint, trust_remote_code
+                    path,
+                    teacher,
+                    tokenizer,
+                    train_features,
+                    config,
+                    fingerprint,
+                    trust_remote_code,
+                    projector,
                 )
             print(f"Teacher cache {path}: valid ({len(cache):,} rows, fingerprint {cache.fingerprint[:12]})")
             if config.cache_spot_check > 0 and getattr(config, "process_index", 0) == 0:
-                cache.spot_check(teacher, train_features, config, trust_remote_code=trust_remote_code)
+                cache.spot_check(teacher, train_features, config, trust_remote_code, projector)
             return cache
 
-    def spot_check(self, teacher, train_features, config, trust_remote_code: bool = False) -> float:
+    def spot_check(
+        self, teacher, train_features, config, trust_remote_code: bool = False, projector=None
+    ) -> float:
         """Recompute ``config.cache_spot_check`` rows (chosen with ``config.seed``) with the live teacher.
 
         Returns:
@@ -303,7 +315,7 @@ class TeacherCache:
         if count <= 0:
             return 0.0
         rows = np.sort(np.random.default_rng(config.seed).choice(len(self), size=count, replace=False))
-        run = _TeacherRunner(teacher, train_features, config, trust_remote_code)
+        run = _TeacherRunner(teacher, train_features, config, trust_remote_code, projector)
         live = run(rows.tolist())
         run.free()
         cached = torch.from_numpy(self.array[rows]).float()
@@ -332,7 +344,7 @@ class _TeacherRunner:
     ``runner(rows)`` gives the (len(rows), 2, seq_len) float32 CPU logits of those training rows.
     """
 
-    def __init__(self, teacher, train_features, config, trust_remote_code: bool):
+    def __init__(self, teacher, train_features, config, trust_remote_code: bool, projector=None):
         import torch
 
         from distilqa.distill.trainer import forward_inputs
@@ -343,10 +355,21 @@ class _TeacherRunner:
         self.model = model.to(device=self.device, dtype=getattr(torch, config.teacher_dtype)).eval()
         names = [c for c in DATA_COLUMNS if c in train_features.column_names and c in forward_inputs(model)]
         self.data = train_features.with_format("torch", columns=names)
+        self.projected = None
+        if (
+            projector is not None
+        ):  # another tokenizer: the teacher reads its own windows, projected onto these
+            from distilqa.distill.projection import ProjectedTeacher
+
+            batch = max(1, int(config.per_device_eval_batch_size))
+            self.projected = ProjectedTeacher(self.model, projector, forward_inputs(model), batch)
 
     def __call__(self, rows):
         import torch
 
+        if self.projected is not None:
+            index = np.arange(len(self.data))[rows] if isinstance(rows, slice) else rows
+            return self.projected(index)
         with torch.inference_mode():
             out = self.model(**{k: v.to(self.device) for k, v in self.data[rows].items()})
             return torch.stack([out.start_logits, out.end_logits], dim=1).float().cpu()
