@@ -66,6 +66,8 @@ def main(argv: list[str]) -> int:
     from distilqa.distill.student import check_output_folder, init_student, save_student
 
     layers = parse_layers(args.layers) if args.layers is not None else None
+    if args.vocab_size is not None and args.vocab_size < 0:
+        raise InputError(f"--vocab-size {args.vocab_size} is negative; give 0 or more")
     if args.vocab_size is not None and not args.vocab_from:
         raise InputError("--vocab-size needs --vocab-from TRAIN_FILE (the data that chooses the tokens)")
     # Checked before loading the teacher, which may take a while; save_student checks again.
