@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from conftest import squad_file
+from distilqa.cli import main
 from distilqa.infra.cards import public_path
 
 from .test_errors import run
@@ -91,3 +92,21 @@ def test_vocab_size_needs_vocab_from(tiny_bert_path, tmp_path, capsys):
     line = one_error_line(*run(capsys, "init-student", "--teacher", str(tiny_bert_path),
                           "--output", str(tmp_path / "s"), "--vocab-size", "10"))  # fmt: skip
     assert "--vocab-size needs --vocab-from" in line
+
+
+def test_a_trimmed_student_trains_and_evaluates_on_text_outside_its_vocabulary(
+    tiny_bert_path, tmp_path, capsys
+):
+    from .test_train import COMMON, data_args
+
+    student = tmp_path / "student"
+    assert main(["init-student", "--teacher", str(tiny_bert_path), "--layers", "0", "--output", str(student),
+                 "--vocab-from", str(squad_file("train.json")), "--vocab-size", "100"]) == 0  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["train", "--model_name_or_path", str(student), *data_args(), "--output_dir", str(out),
+                 "--max_steps", "2", "--save_strategy", "no", *COMMON]) == 0  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert "eval_f1" in json.dumps(metrics)
+    kept = json.loads((student / "distilqa_student.json").read_text(encoding="utf-8"))["vocab_size"]
+    assert kept == 5 + 2 * 68 + 100  # specials, "x" and "##x" for 68 characters, the 100 most frequent
+    assert AutoModelForQuestionAnswering.from_pretrained(out / "model").config.vocab_size == kept
