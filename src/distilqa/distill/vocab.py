@@ -270,7 +270,7 @@ def trim_tokenizer(tokenizer, kept_ids: list[int], out_dir: str | os.PathLike):
                 if entry.get("content") in new_id
             }
             config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    trimmed = AutoTokenizer.from_pretrained(str(out_dir))
+    trimmed = AutoTokenizer.from_pretrained(str(out_dir), trust_remote_code=False)  # a WordPiece we wrote
     if trimmed.get_vocab() != definition["model"]["vocab"]:
         raise RuntimeError(f"the tokenizer written to {out_dir} does not reload with the trimmed vocabulary")
     return trimmed
