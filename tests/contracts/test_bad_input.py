@@ -310,6 +310,8 @@ CASES = [
     Case("score-missing-argument", lambda c: ["score", c.data()], ["distilqa score", "predictions"]),
     Case("predict-unknown-option", lambda c: predict(c, "--questoin", "x"), ["distilqa predict", "--questoin"]),
     Case("init-student-bad-int", lambda c: init_student(c, "--num-layers", "two"), ["--num_layers", "invalid int value"]),
+    Case("init-student-vocab-from-missing", lambda c: init_student(c, "--vocab-from", str(c.root / "no.json")), ["--vocab-from", "no.json", "does not exist"]),
+    Case("init-student-vocab-from-not-squad", lambda c: init_student(c, "--vocab-from", c.file("v.json", {"a": 1})), ["v.json", "unknown schema"]),
     Case("unknown-command", lambda c: ["evalute"], ["unknown command 'evalute'"]),
     Case("unknown-benchmark", lambda c: ["benchmark", "speed"], ["unknown benchmark 'speed'"]),
 ]  # fmt: skip

@@ -24,6 +24,20 @@ class InitStudentOptions:
         default=None,
         metadata={"help": "keep this many evenly spaced layers instead of --layers", "exclusive": "layers"},
     )
+    vocab_from: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "SQuAD training file(s): keep in the student's vocabulary only the tokens their questions and "
+            "contexts use, plus special tokens and every single character (WordPiece tokenizers)"
+        },
+    )
+    vocab_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "with --vocab-from: keep only the N most frequent of those tokens (special tokens and single "
+            "characters are kept on top)"
+        },
+    )
     force: bool = field(default=False, metadata={"help": "replace an existing non-empty --output folder"})
     trust_remote_code: bool = field(
         default=False, metadata={"help": "allow custom modelling code from the checkpoint"}
@@ -52,16 +66,37 @@ def main(argv: list[str]) -> int:
     from distilqa.distill.student import check_output_folder, init_student, save_student
 
     layers = parse_layers(args.layers) if args.layers is not None else None
+    if args.vocab_size is not None and args.vocab_size < 0:
+        raise InputError(f"--vocab-size {args.vocab_size} is negative; give 0 or more")
+    if args.vocab_size is not None and not args.vocab_from:
+        raise InputError("--vocab-size needs --vocab-from TRAIN_FILE (the data that chooses the tokens)")
     # Checked before loading the teacher, which may take a while; save_student checks again.
     output = check_output_folder(args.output, args.force, teacher=args.teacher)
+    tokenizer, counts = args.teacher, None
+    if args.vocab_from:
+        from distilqa.distill.vocab import backend_json, count_tokens, read_texts
+        from distilqa.infra.models import load_tokenizer
+
+        read_texts(args.vocab_from)  # bad files are refused before anything slow
+        tokenizer = load_tokenizer(args.teacher, trust_remote_code=args.trust_remote_code)
+        backend_json(tokenizer)  # WordPiece only
+        counts = count_tokens(tokenizer, args.vocab_from)
     student, info = init_student(
         args.teacher, layers=layers, num_layers=args.num_layers, trust_remote_code=args.trust_remote_code
     )
+    vocab = None
+    if args.vocab_from:
+        from distilqa.distill.vocab import trim_student
+
+        tokenizer, vocab = trim_student(student, tokenizer, args.vocab_from, counts, args.vocab_size)
+        info.update(vocab)
+        info["student_parameters"] = vocab["parameters_after"]
+        info["ratio"] = round(vocab["parameters_after"] / info["teacher_parameters"], 4)
     save_student(
         student,
         output,
         info,
-        tokenizer=args.teacher,
+        tokenizer=tokenizer,
         force=args.force,
         trust_remote_code=args.trust_remote_code,
     )
@@ -71,6 +106,16 @@ def main(argv: list[str]) -> int:
         f"parameters: teacher {info['teacher_parameters']:,} -> student {info['student_parameters']:,} "
         f"({info['ratio']:.1%} of the teacher)"
     )
+    if vocab is not None:
+        print(
+            f"vocabulary: kept {vocab['vocab_size']:,} of {vocab['teacher_vocab_size']:,} tokens "
+            f"(those of {', '.join(args.vocab_from)}, special tokens and single characters)"
+        )
+        print(
+            f"student parameters: {vocab['parameters_before']:,} -> {vocab['parameters_after']:,} with the trimmed "
+            f"vocabulary; embedding parameters: {vocab['embedding_parameters_before']:,} -> "
+            f"{vocab['embedding_parameters_after']:,}"
+        )
     head = (
         "newly initialised (the teacher has no QA head)"
         if info["qa_head"] == "new"

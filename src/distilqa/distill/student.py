@@ -330,15 +330,23 @@ def student_card(info: dict[str, Any], size_mb: float) -> dict[str, Any]:
         notes.append(
             "The teacher had no question-answering head: the head (qa_outputs) is newly initialised."
         )
+    hyperparameters = {
+        "layers kept": kept,
+        "teacher layers": info["teacher_layers"],
+        "QA head": info["qa_head"],
+    }
+    if info.get("vocab_size") is not None:
+        files = ", ".join(entry["file"] for entry in info.get("vocab_from", []))
+        hyperparameters["vocabulary"] = f"{info['vocab_size']} of {info['teacher_vocab_size']} teacher tokens"
+        notes.append(
+            f"The vocabulary is trimmed to the tokens of {files} (plus special tokens and single characters): "
+            "text outside that data may tokenize differently from the teacher."
+        )
     return {
         "title": f"{info['architecture']} student: {len(info['layers'])} of {info['teacher_layers']} teacher layers",
         "base_models": {"teacher": info["teacher"], "student init": f"teacher layers {kept}"},
         "data": {"training": "none: weights copied from the teacher"},
-        "hyperparameters": {
-            "layers kept": kept,
-            "teacher layers": info["teacher_layers"],
-            "QA head": info["qa_head"],
-        },
+        "hyperparameters": hyperparameters,
         "metrics": None,
         "speed": {
             "parameters": info["student_parameters"],
