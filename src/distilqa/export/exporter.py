@@ -54,6 +54,7 @@ def export_model(
     batch_size: int = 32,
     extra_files: dict[str, Any] | None = None,
     log=print,
+    null_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Export ``model_dir`` to an ONNX folder ``output`` after a parity check (see the module docstring).
 
@@ -72,6 +73,9 @@ def export_model(
         extra_files (`dict`, *optional*): more files for the folder, ``{name: dict (JSON) or str (text)}``
             (``export --target auto`` adds its report).
         log: where progress lines go (``print`` by default).
+        null_threshold (`float`, *optional*): the SQuAD 2.0 no-answer threshold of the parity check; default:
+            the one saved with ``model_dir`` (:mod:`distilqa.qa.threshold`), else 0.0. A saved threshold is
+            carried into the export, fingerprinted to its ``model.onnx``.
 
     Returns:
         `dict`: the export report, also saved as ``distilqa_export.json``.
@@ -88,6 +92,7 @@ def export_model(
     from distilqa.qa.data import load_examples
     from distilqa.qa.features import FeatureParams
     from distilqa.qa.predictor import is_onnx_folder
+    from distilqa.qa.threshold import THRESHOLD_FILE, read_threshold, resolve_threshold, write_threshold
 
     if quantize not in (None, "int8"):
         raise InputError(
@@ -105,7 +110,11 @@ def export_model(
     tokenizer = load_tokenizer(model_dir)
     name = "built-in demo dev set" if data is None else str(data)
     examples = load_examples(demo_data("dev") if data is None else data, check_offsets="ignore", limit=limit)
-    check = ParityCheck(model, tokenizer, examples, params, tolerance, batch_size)
+    threshold, note, news = resolve_threshold(model_dir, null_threshold)
+    if news:
+        log(note)
+    saved = read_threshold(model_dir)
+    check = ParityCheck(model, tokenizer, examples, params, tolerance, batch_size, null_threshold=threshold)
     log(f"parity data: {name}, {len(examples)} questions, {len(check.features)} windows")
     parity: dict[str, Any] = {
         "data": name,
@@ -123,6 +132,7 @@ def export_model(
         "feature_params": params.to_dict(),
         "quantization": None,
         "outputs": list(OUTPUTS),
+        "null_threshold": threshold,
     }
     with atomic_directory(output, kind=EXPORT, what="--output") as tmp:
         onnx_file = tmp / ONNX_FILE
@@ -160,6 +170,11 @@ def export_model(
         tokenizer.save_pretrained(tmp)
         model.config.save_pretrained(tmp)
         atomic_write_json(tmp / REPORT_FILE, report)
+        if saved is not None:  # the same threshold, now for the exported weights
+            write_threshold(
+                tmp, saved["null_threshold"], best_f1=saved.get("best_f1"), chosen_on=saved.get("chosen_on")
+            )
+            log(f"carried {THRESHOLD_FILE} ({saved['null_threshold']:.4g}) into the export")
         for file_name, content in (extra_files or {}).items():
             if isinstance(content, str):
                 atomic_write_text(tmp / file_name, content)

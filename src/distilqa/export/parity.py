@@ -49,12 +49,21 @@ class ParityTolerance:
 class ParityCheck:
     """PyTorch fp32 answers and logits on the parity features, and comparisons of exports against them."""
 
-    def __init__(self, model, tokenizer, examples, params, tolerance: ParityTolerance, batch_size: int):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        examples,
+        params,
+        tolerance: ParityTolerance,
+        batch_size: int,
+        null_threshold: float = 0.0,
+    ):
         from distilqa.qa.predictor import QAPredictor
 
         self.tokenizer, self.examples, self.params = tokenizer, examples, params
-        self.tolerance, self.batch_size = tolerance, batch_size
-        reference = self._run(QAPredictor(model, tokenizer, params))
+        self.tolerance, self.batch_size, self.null_threshold = tolerance, batch_size, float(null_threshold)
+        reference = self._run(QAPredictor(model, tokenizer, params, null_threshold=self.null_threshold))
         self.features = reference.features
         self.mask = np.asarray(self.features["attention_mask"], dtype=bool)
         self.start, self.end = reference.start_logits, reference.end_logits
@@ -71,7 +80,11 @@ class ParityCheck:
         """Run the export on the same features; record a failure when it misses the tolerance."""
         from distilqa.qa.predictor import QAPredictor
 
-        export = self._run(QAPredictor(OnnxQAModel(onnx_file), self.tokenizer, self.params))
+        export = self._run(
+            QAPredictor(
+                OnnxQAModel(onnx_file), self.tokenizer, self.params, null_threshold=self.null_threshold
+            )
+        )
         start, end, predictions, scores = (
             export.start_logits,
             export.end_logits,
