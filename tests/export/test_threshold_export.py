@@ -40,6 +40,12 @@ def test_export_carries_the_saved_threshold(tiny_bert_copy, tmp_path, capsys):
     assert THRESHOLD_FILE in read_marker(out)["files"] and not foreign_files(out)
     # the parity check ran under it: every answer is "", so only the 6 unanswerable questions score
     assert report["parity"]["pytorch_fp32"]["f1"] == pytest.approx(100 * 6 / 18, abs=0.01)
+    assert (
+        report["parity"]["pytorch_fp32"]["NoAns_f1"] == 100.0
+        and report["parity"]["pytorch_fp32"]["answered"] == 0
+    )
+    assert report["parity"]["onnx_fp32"]["no_answer_flips"] == 0.0 and report["parity"]["passed"]
+    assert any(line.startswith("fp32 ONNX vs PyTorch (no-answer threshold -1e+09)") for line in lines)
     capsys.readouterr()
     argv = ["evaluate", "--model", str(out), "--data", str(data), "--max-seq-length", "128", "--doc-stride", "32",
             "--max-query-length", "32", "--no-progress", "--output-dir", str(tmp_path / "eval")]  # fmt: skip

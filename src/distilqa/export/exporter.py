@@ -12,7 +12,10 @@
    ``Gather`` (embedding) ops, activations quantized on the fly; the tiny QA head stays float by default.
 3. the parity check, on real features (``--data``, else the built-in demo dev set, 91 original questions):
    fp32 ONNX logits must lie within ``max_logit_diff`` of PyTorch's; INT8 must pick the same answer text as
-   PyTorch fp32 for at least ``min_span_agreement`` of the questions and lose at most ``max_f1_drop`` F1.
+   PyTorch fp32 for at least ``min_span_agreement`` of the questions and lose at most ``max_f1_drop`` F1. On
+   SQuAD 2.0 data, under the no-answer threshold saved with the model (else 0.0), fp32 and INT8 must also keep
+   the answer / no-answer decision of all but ``max_no_answer_flips`` of the questions (HasAns / NoAns F1 and
+   the answered share are in the report).
    The report adds a 95% paired bootstrap interval of the F1 change (``f1_change_95ci``): on a few hundred
    questions an INT8 change can be noise, so read a failure against its interval, or check on more questions.
    The output folder is written atomically, and only when the check passes (or with ``force=True``).
@@ -142,6 +145,7 @@ def export_model(
         log(
             f"fp32 ONNX vs PyTorch: max |logit diff| {fp32['max_abs_logit_diff']:.2e} (tolerance {tolerance.max_logit_diff:g})"
         )
+        _log_no_answer(log, "fp32", check, fp32)
         if quantize == "int8":
             fp32_file = tmp / "model-fp32.onnx"
             os.replace(onnx_file, fp32_file)
@@ -154,6 +158,7 @@ def export_model(
                 f"(allowed drop {tolerance.max_f1_drop:g}; 95% interval of the change "
                 f"{int8['f1_change_95ci'][0]:+.2f} to {int8['f1_change_95ci'][1]:+.2f})"
             )
+            _log_no_answer(log, "INT8", check, int8)
         failures = check.failures
         parity.update(passed=not failures, failures=failures)
         report.update(parity=parity, forced=bool(failures and force))
@@ -185,6 +190,20 @@ def export_model(
         log(f"WARNING: parity check failed but --force was given: {'; '.join(failures)}")
     log(f"wrote {output} ({size / 1e6:.1f} MB model.onnx, {'INT8' if quantize else 'fp32'})")
     return report
+
+
+def _log_no_answer(log, kind: str, check: ParityCheck, result: dict[str, Any]) -> None:
+    """SQuAD 2.0 parity data: one line on HasAns / NoAns F1 and the answer / no-answer split."""
+    if "no_answer_flips" not in result:
+        return
+    ref = check.scores
+    log(
+        f"{kind} ONNX vs PyTorch (no-answer threshold {check.null_threshold:g}): answered {ref['answered']:.1%} -> "
+        f"{result['answered']:.1%}, decision flipped for {result['no_answer_flips']:.1%} (tolerance "
+        f"{check.tolerance.max_no_answer_flips:g}), HasAns F1 {ref.get('HasAns_f1', float('nan')):.2f} -> "
+        f"{result.get('HasAns_f1', float('nan')):.2f}, NoAns F1 {ref.get('NoAns_f1', float('nan')):.2f} -> "
+        f"{result.get('NoAns_f1', float('nan')):.2f}"
+    )
 
 
 def _write_card(folder: Path, location: Path, report: dict[str, Any]) -> None:
