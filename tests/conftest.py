@@ -42,6 +42,29 @@ def squad_file(name: str) -> Path:
     return DEMO_DATA / name
 
 
+def v2_squad_file(folder: Path, questions: int = 18) -> Path:
+    """The first ``questions`` of the demo dev set as official SQuAD 2.0 JSON, every third one unanswerable."""
+    document = json.loads(squad_file("dev.json").read_text(encoding="utf-8"))
+    count = 0
+    for article in document["data"]:
+        for paragraph in article["paragraphs"]:
+            kept = []
+            for qa in paragraph["qas"]:
+                if count >= questions:
+                    break
+                if count % 3 == 2:
+                    qa = {**qa, "answers": [], "plausible_answers": [], "is_impossible": True}
+                else:
+                    qa = {**qa, "is_impossible": False}
+                kept.append(qa)
+                count += 1
+            paragraph["qas"] = kept
+    document["version"] = "v2.0"
+    path = folder / "dev-v2.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
 def _corpus_words(limit: int = 2500) -> list[str]:
     """The tiny tokenizer's words: the most common in the package's own demo data, so the vocabulary is the same
     on every machine, with or without ../shared."""

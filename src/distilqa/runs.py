@@ -9,7 +9,8 @@ Output folder layout::
       checkpoint-N/          Trainer checkpoints (a ``distilqa_complete.json`` marks each finished one, see
                              :mod:`distilqa.infra.checkpoints`; ``--resume`` starts from the newest complete one;
                              ``save_total_limit``, default 2, are kept)
-      model/                 the final model + tokenizer + README.md model card (written atomically, marked)
+      model/                 the final model + tokenizer + README.md model card (written atomically, marked);
+                             with SQuAD 2.0 eval data also distilqa_threshold.json, the F1-best no-answer threshold
       metrics.json           final metrics, hyperparameters, timings
       eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
 """
@@ -201,6 +202,9 @@ def finish(
         with atomic_directory(out, kind=MODEL, what="output_dir") as tmp:
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            threshold = _save_threshold(tmp, trainer, eval_examples, data_args)
+            if threshold is not None:
+                metrics["null_threshold"] = threshold
             params = count_parameters(trainer.model)
             if speed is not None:
                 speed.update({"parameters": params, "disk_mb": folder_size_mb(tmp, "*.safetensors")})
@@ -232,10 +236,27 @@ def finish(
     return {}
 
 
+def _save_threshold(folder: Path, trainer, eval_examples, data_args) -> dict[str, Any] | None:
+    """SQuAD 2.0 eval data: write the F1-best no-answer threshold of the final evaluation into the model folder
+    (:mod:`distilqa.qa.threshold`); other data: nothing."""
+    from distilqa.qa.threshold import choose_threshold, write_threshold
+
+    result = getattr(trainer, "last_predictions", None)
+    if eval_examples is None or not getattr(eval_examples, "version_2", False) or result is None:
+        return None
+    chosen = choose_threshold(eval_examples, result)
+    record = write_threshold(folder, data=data_args.eval_file, questions=len(eval_examples), **chosen)
+    logger.info("saved no-answer threshold %.4g (best F1 %.2f on %s)", record["null_threshold"], chosen["best_f1"], data_args.eval_file)  # fmt: skip
+    return record
+
+
 def print_summary(title: str, summary: dict[str, Any]) -> None:
     rows = [("model", summary["model"]), ("parameters", f"{summary['parameters']:,}")]
     if "f1" in summary:
         rows += [("EM", f"{summary['exact_match']:.2f}"), ("F1", f"{summary['f1']:.2f}")]
+    if "null_threshold" in summary["metrics"]:
+        saved = summary["metrics"]["null_threshold"]
+        rows.append(("no-answer threshold", f"{saved['null_threshold']:.4g} (best F1 {saved['best_f1']:.2f}, saved with the model)"))  # fmt: skip
     for key in ("teacher_exact_match", "teacher_f1"):
         if key in summary["metrics"]:
             rows.append((key.replace("_", " "), f"{summary['metrics'][key]:.2f}"))

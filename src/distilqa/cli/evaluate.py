@@ -72,6 +72,10 @@ def main(argv: list[str]) -> int:
             **predictor.precision.to_dict(),
         }
     )
+    if examples.version_2:  # the no-answer threshold the answers were cut with
+        metrics["null_threshold"] = (
+            predictor.null_threshold if options.null_threshold is None else options.null_threshold
+        )
     if out is not None:
         claim_folder(out, EVALUATE, "--output-dir")
         atomic_write_json(out / "predictions.json", result.predictions)

@@ -44,6 +44,13 @@ class ParityData:
     )
     limit: int | None = field(default=None, metadata={"help": "use only the first N questions of --data"})
     batch_size: int = field(default=32, metadata={"help": "windows per forward pass"})
+    null_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "SQuAD 2.0 no-answer threshold of the check. Default: the one saved with the model "
+            "(distilqa_threshold.json, carried into the export), else 0.0",
+        },
+    )
 
 
 @dataclass
@@ -119,6 +126,7 @@ def main(argv: list[str]) -> int:
         opset=options.opset,
         force=options.force,
         batch_size=parity.batch_size,
+        null_threshold=parity.null_threshold,
     )
     print(json.dumps(report["parity"], indent=2))
     return 0

@@ -3,6 +3,7 @@ predictor they load from a parsed command line."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -52,7 +53,8 @@ def describe_precision(precision) -> str:
 
 def load_predictor(args, model: str):
     """A :class:`QAPredictor` for ``model`` with the windowing and runtime options of ``args``, checked against
-    the model's limits.
+    the model's limits. The SQuAD 2.0 no-answer threshold is decided here for every command: ``--null_threshold``
+    if given, else the one saved with the model (a line on stderr says which), else 0.0.
 
     The tokenizer is loaded and the windowing checked before the weights, so bad options fail fast and quietly.
     """
@@ -76,7 +78,12 @@ def load_predictor(args, model: str):
         trust_remote_code=args.trust_remote_code,
         tokenizer=tokenizer,
         precision=args.precision,
+        null_threshold=getattr(args, "null_threshold", None),
     )
+    if (
+        predictor.threshold_is_news
+    ):  # a saved or given threshold; a folder without one prints what it did before
+        print(predictor.threshold_note, file=sys.stderr)
     limit = getattr(getattr(predictor.model, "config", None), "max_position_embeddings", None)
     if isinstance(limit, int) and params.max_seq_length > limit:
         raise InputError(

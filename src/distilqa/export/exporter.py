@@ -12,7 +12,10 @@
    ``Gather`` (embedding) ops, activations quantized on the fly; the tiny QA head stays float by default.
 3. the parity check, on real features (``--data``, else the built-in demo dev set, 91 original questions):
    fp32 ONNX logits must lie within ``max_logit_diff`` of PyTorch's; INT8 must pick the same answer text as
-   PyTorch fp32 for at least ``min_span_agreement`` of the questions and lose at most ``max_f1_drop`` F1.
+   PyTorch fp32 for at least ``min_span_agreement`` of the questions and lose at most ``max_f1_drop`` F1. On
+   SQuAD 2.0 data, under the no-answer threshold saved with the model (else 0.0), fp32 and INT8 must also keep
+   the answer / no-answer decision of all but ``max_no_answer_flips`` of the questions (HasAns / NoAns F1 and
+   the answered share are in the report).
    The report adds a 95% paired bootstrap interval of the F1 change (``f1_change_95ci``): on a few hundred
    questions an INT8 change can be noise, so read a failure against its interval, or check on more questions.
    The output folder is written atomically, and only when the check passes (or with ``force=True``).
@@ -54,6 +57,7 @@ def export_model(
     batch_size: int = 32,
     extra_files: dict[str, Any] | None = None,
     log=print,
+    null_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Export ``model_dir`` to an ONNX folder ``output`` after a parity check (see the module docstring).
 
@@ -72,6 +76,9 @@ def export_model(
         extra_files (`dict`, *optional*): more files for the folder, ``{name: dict (JSON) or str (text)}``
             (``export --target auto`` adds its report).
         log: where progress lines go (``print`` by default).
+        null_threshold (`float`, *optional*): the SQuAD 2.0 no-answer threshold of the parity check; default:
+            the one saved with ``model_dir`` (:mod:`distilqa.qa.threshold`), else 0.0. A saved threshold is
+            carried into the export, fingerprinted to its ``model.onnx``.
 
     Returns:
         `dict`: the export report, also saved as ``distilqa_export.json``.
@@ -88,6 +95,7 @@ def export_model(
     from distilqa.qa.data import load_examples
     from distilqa.qa.features import FeatureParams
     from distilqa.qa.predictor import is_onnx_folder
+    from distilqa.qa.threshold import THRESHOLD_FILE, read_threshold, resolve_threshold, write_threshold
 
     if quantize not in (None, "int8"):
         raise InputError(
@@ -105,7 +113,11 @@ def export_model(
     tokenizer = load_tokenizer(model_dir)
     name = "built-in demo dev set" if data is None else str(data)
     examples = load_examples(demo_data("dev") if data is None else data, check_offsets="ignore", limit=limit)
-    check = ParityCheck(model, tokenizer, examples, params, tolerance, batch_size)
+    threshold, note, news = resolve_threshold(model_dir, null_threshold)
+    if news:
+        log(note)
+    saved = read_threshold(model_dir)
+    check = ParityCheck(model, tokenizer, examples, params, tolerance, batch_size, null_threshold=threshold)
     log(f"parity data: {name}, {len(examples)} questions, {len(check.features)} windows")
     parity: dict[str, Any] = {
         "data": name,
@@ -123,6 +135,7 @@ def export_model(
         "feature_params": params.to_dict(),
         "quantization": None,
         "outputs": list(OUTPUTS),
+        "null_threshold": threshold,
     }
     with atomic_directory(output, kind=EXPORT, what="--output") as tmp:
         onnx_file = tmp / ONNX_FILE
@@ -132,6 +145,7 @@ def export_model(
         log(
             f"fp32 ONNX vs PyTorch: max |logit diff| {fp32['max_abs_logit_diff']:.2e} (tolerance {tolerance.max_logit_diff:g})"
         )
+        _log_no_answer(log, "fp32", check, fp32)
         if quantize == "int8":
             fp32_file = tmp / "model-fp32.onnx"
             os.replace(onnx_file, fp32_file)
@@ -144,6 +158,7 @@ def export_model(
                 f"(allowed drop {tolerance.max_f1_drop:g}; 95% interval of the change "
                 f"{int8['f1_change_95ci'][0]:+.2f} to {int8['f1_change_95ci'][1]:+.2f})"
             )
+            _log_no_answer(log, "INT8", check, int8)
         failures = check.failures
         parity.update(passed=not failures, failures=failures)
         report.update(parity=parity, forced=bool(failures and force))
@@ -160,6 +175,11 @@ def export_model(
         tokenizer.save_pretrained(tmp)
         model.config.save_pretrained(tmp)
         atomic_write_json(tmp / REPORT_FILE, report)
+        if saved is not None:  # the same threshold, now for the exported weights
+            write_threshold(
+                tmp, saved["null_threshold"], best_f1=saved.get("best_f1"), chosen_on=saved.get("chosen_on")
+            )
+            log(f"carried {THRESHOLD_FILE} ({saved['null_threshold']:.4g}) into the export")
         for file_name, content in (extra_files or {}).items():
             if isinstance(content, str):
                 atomic_write_text(tmp / file_name, content)
@@ -170,6 +190,20 @@ def export_model(
         log(f"WARNING: parity check failed but --force was given: {'; '.join(failures)}")
     log(f"wrote {output} ({size / 1e6:.1f} MB model.onnx, {'INT8' if quantize else 'fp32'})")
     return report
+
+
+def _log_no_answer(log, kind: str, check: ParityCheck, result: dict[str, Any]) -> None:
+    """SQuAD 2.0 parity data: one line on HasAns / NoAns F1 and the answer / no-answer split."""
+    if "no_answer_flips" not in result:
+        return
+    ref = check.scores
+    log(
+        f"{kind} ONNX vs PyTorch (no-answer threshold {check.null_threshold:g}): answered {ref['answered']:.1%} -> "
+        f"{result['answered']:.1%}, decision flipped for {result['no_answer_flips']:.1%} (tolerance "
+        f"{check.tolerance.max_no_answer_flips:g}), HasAns F1 {ref.get('HasAns_f1', float('nan')):.2f} -> "
+        f"{result.get('HasAns_f1', float('nan')):.2f}, NoAns F1 {ref.get('NoAns_f1', float('nan')):.2f} -> "
+        f"{result.get('NoAns_f1', float('nan')):.2f}"
+    )
 
 
 def _write_card(folder: Path, location: Path, report: dict[str, Any]) -> None:

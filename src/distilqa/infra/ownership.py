@@ -60,6 +60,7 @@ MODEL_FILES = (
     "config.json", "generation_config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json",
     "*.model", "chat_template.jinja", "README.md", "distilqa_student.json", "distilqa_export.json", "model.onnx",
+    "distilqa_threshold.json",
 )  # fmt: skip
 RUN_FILES = ("model", "metrics.json", "eval_predictions.json", "checkpoint-*", "runs", "distilqa_run.json")
 EVALUATE_FILES = ("predictions.json", "nbest_predictions.json", "null_odds.json", "metrics.json")

@@ -78,6 +78,20 @@ class Evaluation:
         }
 
 
+def no_answer_scoring(
+    predictor: QAPredictor, options: PredictOptions | None, result, v2: bool
+) -> dict[str, Any]:
+    """The ``na_probs`` / ``na_prob_thresh`` arguments of the v2 scoring: the null odds, cut at the threshold the
+    answers were cut at (the script's default cut, 1.0, is meant for probabilities, not odds)."""
+    if not v2:
+        return {}
+    given = None if options is None else options.null_threshold
+    return {
+        "na_probs": result.null_odds,
+        "na_prob_thresh": predictor.null_threshold if given is None else given,
+    }
+
+
 def evaluate_model(
     model: str | os.PathLike | QAPredictor,
     examples,
@@ -119,7 +133,9 @@ def evaluate_model(
     features, start, end, result = predictor.run(examples, batch_size, options, progress=progress)
     seconds = time.perf_counter() - began
     v2 = getattr(examples, "version_2", False)
-    metrics = dict(score_predictions(examples, result.predictions, na_probs=result.null_odds if v2 else None))
+    metrics = dict(
+        score_predictions(examples, result.predictions, **no_answer_scoring(predictor, options, result, v2))
+    )
     return Evaluation(
         result=result,
         metrics=metrics,

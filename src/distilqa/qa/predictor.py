@@ -8,7 +8,7 @@ is scored by identical code.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,20 @@ class PredictOptions:
     Args:
         n_best (`int`, defaults to 20): candidate starts/ends per window and answers kept per question.
         max_answer_length (`int`, defaults to 30): longest answer, in tokens.
-        null_threshold (`float`, defaults to 0.0): SQuAD 2.0: answer "" when null score - best span score > this.
+        null_threshold (`float`, *optional*): SQuAD 2.0: answer "" when null score - best span score > this.
+            `None` (the default): the predictor's own, i.e. the threshold saved with the model folder
+            (:mod:`distilqa.qa.threshold`), else 0.0.
     """
 
     n_best: int = 20
     max_answer_length: int = 30
-    null_threshold: float = 0.0
+    null_threshold: float | None = field(
+        default=None,
+        metadata={
+            "help": "SQuAD 2.0: answer '' when null - best span score exceeds this. Default: the threshold saved "
+            "with the model (distilqa_threshold.json, chosen on dev data by train/distill), else 0.0",
+        },
+    )
 
     def __post_init__(self):
         if self.n_best <= 0:
@@ -77,6 +85,8 @@ class QAPredictor:
         precision (`str`, defaults to ``"fp32"``): ``fp32``, ``bf16``, ``fp16`` (CUDA) or ``auto`` (the fastest this
             device runs natively; see :mod:`distilqa.infra.precision`). A PyTorch model is cast to it; an ONNX
             export runs as exported (fp32 only). Logits reach post-processing as fp32.
+        null_threshold (`float`, defaults to 0.0): SQuAD 2.0 threshold used when ``PredictOptions.null_threshold``
+            is `None`; :meth:`from_pretrained` sets it from the folder's saved threshold.
 
     Example::
 
@@ -92,10 +102,14 @@ class QAPredictor:
         params: FeatureParams | None = None,
         device: str = "cpu",
         precision: str = "fp32",
+        null_threshold: float = 0.0,
     ):
         from distilqa.infra.precision import resolve_precision
 
         self.model = model
+        self.null_threshold = float(null_threshold)
+        # where null_threshold came from, one line (set by from_pretrained); threshold_is_news: not the default
+        self.threshold_note, self.threshold_is_news = f"no-answer threshold {self.null_threshold:g}", False
         self.tokenizer = tokenizer
         self.params = params or FeatureParams()
         self.device = device
@@ -119,14 +133,17 @@ class QAPredictor:
         trust_remote_code: bool = False,
         tokenizer=None,
         precision: str | None = None,
+        null_threshold: float | None = None,
     ) -> QAPredictor:
         """Load a saved PyTorch model folder, a hub name, or an ONNX folder made by ``distilqa export``.
 
         ``tokenizer`` (already loaded from the same folder) skips loading it again. ``precision=None``: the one
         ``distilqa export --target auto`` chose for the folder (``auto`` where this machine cannot run it), else
-        fp32.
+        fp32. ``null_threshold=None``: the SQuAD 2.0 threshold saved with the folder
+        (:func:`distilqa.qa.threshold.resolve_threshold`), else 0.0; ``threshold_note`` says which.
         """
         from distilqa.infra.models import load_qa_model, load_tokenizer
+        from distilqa.qa.threshold import resolve_threshold
 
         if precision is None:
             precision = folder_precision(name_or_path, device)
@@ -139,7 +156,12 @@ class QAPredictor:
             model = load_qa_model(name_or_path, require_qa_head=True, trust_remote_code=trust_remote_code)
         if tokenizer is None:
             tokenizer = load_tokenizer(name_or_path, trust_remote_code=trust_remote_code)
-        return cls(model, tokenizer, params=params, device=device, precision=precision)
+        threshold, note, news = resolve_threshold(name_or_path, null_threshold)
+        predictor = cls(
+            model, tokenizer, params=params, device=device, precision=precision, null_threshold=threshold
+        )
+        predictor.threshold_note, predictor.threshold_is_news = note, news
+        return predictor
 
     def logits(
         self, features, batch_size: int = 32, progress: bool = True, sort_by_length: bool = True
@@ -232,7 +254,7 @@ class QAPredictor:
             n_best=options.n_best,
             max_answer_length=options.max_answer_length,
             version_2=v2,
-            null_threshold=options.null_threshold,
+            null_threshold=self.null_threshold if options.null_threshold is None else options.null_threshold,
         )
 
     def answer(

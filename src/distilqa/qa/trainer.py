@@ -125,7 +125,13 @@ class QuestionAnsweringTrainer(Trainer):
         self, output, result: PostprocessResult, examples: SquadExamples, prefix: str, start_time: float
     ) -> dict[str, float]:
         scores = score_predictions(
-            examples, result.predictions, na_probs=result.null_odds if examples.version_2 else None
+            examples,
+            result.predictions,
+            **(
+                {"na_probs": result.null_odds, "na_prob_thresh": self.args.null_threshold}
+                if examples.version_2
+                else {}
+            ),
         )
         metrics = {f"{prefix}_{k}": v for k, v in scores.items()}
         metrics.update({k: v for k, v in output.metrics.items() if k.startswith(prefix)})
