@@ -148,7 +148,10 @@ def make(out: Output, s: dict) -> dict:
     else:
         data, ratio = training_data(out, s, s["augment_copies"])
         online = s["alpha_hidden"] or s["alpha_attention"]  # hidden states, attention: not in the cache
-        cache = out.root / "caches" / settings_hash({"teacher": s["teacher"], "train": data.train_file})
+        key = {"teacher": s["teacher"], "train": data.train_file}
+        if "student_vocab" in s:  # a trimmed student's windows: the teacher's logits projected onto them
+            key.update(student_vocab=s["student_vocab"], student_vocab_size=s["student_vocab_size"])
+        cache = out.root / "caches" / settings_hash(key)
         cfg = config(
             DistillationConfig, s, folder, epochs / ratio, steps, temperature=s["temperature"], alpha_ce=s["alpha_ce"],
             alpha_squad=s["alpha_squad"], alpha_hidden=s["alpha_hidden"], alpha_attention=s["alpha_attention"],
@@ -174,18 +177,28 @@ def teacher(out: Output, s: dict) -> Path:
 
 
 def student(out: Output, s: dict) -> Path:
-    """The student before training: ``student_layers`` of the fine-tuned teacher or of its pretrained model."""
+    """The student before training: ``student_layers`` of the fine-tuned teacher or of its pretrained model,
+    with the teacher's vocabulary or (``student_vocab: train``) one trimmed to the full training file's tokens."""
     from distilqa.distill.student import init_student, save_student
-    from distilqa.infra.models import resolve_model
+    from distilqa.distill.vocab import trim_student
+    from distilqa.infra.models import load_tokenizer, resolve_model
 
     source = s["teacher"] if s["init"] == "teacher" else {"model": s["teacher"]["model"]}
+    key = {"from": source, "layers": s["student_layers"]}
+    if "student_vocab" in s:
+        key.update(vocab=s["student_vocab"], vocab_size=s["student_vocab_size"], train=s["data"])
 
     def build(path: Path) -> None:
         folder = teacher(out, s) if s["init"] == "teacher" else resolve_model(s["teacher"]["model"])
         model, info = init_student(str(folder), layers=s["student_layers"])
-        save_student(model, path, info, tokenizer=str(folder))
+        tokenizer = load_tokenizer(str(folder))
+        if "student_vocab" in s:
+            size = s["student_vocab_size"] or None
+            tokenizer, vocab = trim_student(model, tokenizer, [data_file(s, "train.json")], size=size)
+            info.update(vocab, student_parameters=vocab["parameters_after"])
+        save_student(model, path, info, tokenizer=tokenizer)
 
-    return out.made("students", {"from": source, "layers": s["student_layers"]}, build)
+    return out.made("students", key, build)
 
 
 def first_stage(out: Output, s: dict, init: Path) -> tuple[Path, float]:

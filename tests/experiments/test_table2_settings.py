@@ -22,7 +22,8 @@ STUDIES = Path(__file__).resolve().parents[2] / "experiments" / "table2" / "stud
 # a distilled row where every setting applies: two stages, variants in both, the attention term
 EVERYTHING = {
     "kind": "distilled", "alpha_hidden": 10, "alpha_attention": 1, "augment_copies": 4,
-    "augment_min_probability": 0.5, "stage1_epochs": 2, "stage1_augment_copies": 4,
+    "augment_min_probability": 0.5, "stage1_epochs": 2, "stage1_augment_copies": 4, "student_vocab": "train",
+    "student_vocab_size": 8000,
 }  # fmt: skip
 # another valid value for each of its settings
 OTHER = {
@@ -32,7 +33,7 @@ OTHER = {
     "alpha_squad": 0.1, "alpha_hidden": 1, "alpha_attention": 0.2, "attention_relation_heads": 6,
     "augment_copies": 8, "augment_min_probability": 0.3, "stage1_epochs": 3, "stage1_alpha_hidden": 1,
     "stage1_augment_copies": 8, "teacher.model": "/elsewhere", "teacher.epochs": 5, "teacher.learning_rate": 1e-4,
-    "teacher.seed": 1,
+    "teacher.seed": 1, "student_vocab_size": 5000,
 }  # fmt: skip
 
 
@@ -46,7 +47,7 @@ def test_the_hash_is_stable():
 def test_the_hash_changes_when_any_setting_changes():
     row = resolve(EVERYTHING)
     # a setting added to the schema must be added to OTHER (and so to this test)
-    assert set(flatten(row)) - {"kind"} == set(OTHER)
+    assert set(flatten(row)) - {"kind", "student_vocab"} == set(OTHER)  # its other value: the next test
     for key, value in OTHER.items():
         raw = {
             **EVERYTHING,
@@ -57,6 +58,15 @@ def test_the_hash_changes_when_any_setting_changes():
         assert [k for k in flatten(row) if flatten(row)[k] != flatten(changed)[k]] == [key]
         if key in ("data", "limit_train", "device", "max_seq_length"):  # the teacher shares them
             assert changed["teacher"][key] == changed[key]
+
+
+def test_a_trimmed_vocabulary_is_a_setting_and_the_teachers_leaves_hashes_as_they_were():
+    alone = resolve({"kind": "alone"})
+    assert resolve({"kind": "alone", "student_vocab": "teacher", "student_vocab_size": 50}) == alone
+    trimmed = resolve({"kind": "alone", "student_vocab": "train"})
+    assert {k: v for k, v in trimmed.items() if not k.startswith("student_vocab")} == alone
+    assert (trimmed["student_vocab"], trimmed["student_vocab_size"]) == ("train", 0)
+    assert settings_hash(trimmed) != settings_hash(alone)
 
 
 def test_equal_settings_resolve_to_one_hash():
@@ -99,6 +109,8 @@ def test_equal_settings_resolve_to_one_hash():
         ({"kind": "alone", "student_layers": "0,two"}, "student_layers: '0,two' is not a list"),
         ({"kind": "distilled", "alpha_ce": 0, "alpha_squad": 0}, "nothing to learn"),
         ({"kind": "alone", "limit_train": 0}, "limit_train 0: must be >= 1"),
+        ({"kind": "alone", "student_vocab": "data"}, "student_vocab 'data': choose teacher"),
+        ({"kind": "alone", "student_vocab": "train", "student_vocab_size": -1}, "student_vocab_size -1"),
         ({"kind": "teacher", "teacher": {"learning_rate": 0}}, "teacher.learning_rate 0: must be > 0"),
     ],
 )

@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
+from distilqa.infra.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +54,6 @@ def backend_json(tokenizer) -> dict[str, Any]:
     if kind != "WordPiece":
         raise InputError(f"--vocab-from supports WordPiece tokenizers; this teacher's is {kind}")
     return definition
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_texts(files: list[str | os.PathLike]) -> collections.Counter[str]:

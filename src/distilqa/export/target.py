@@ -17,15 +17,14 @@ size, the hardware and the machine's load) and :data:`TARGET_REPORT` (the same a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from distilqa.errors import InputError
+from distilqa.qa.predictor import TARGET_FILE, read_target  # noqa: F401 (read_target: the folder file's reader)
 
-TARGET_FILE = "distilqa_target.json"
 TARGET_REPORT = "distilqa_target.md"
 PRECISION_OF = {"torch": "fp32", "torch-bf16": "bf16", "onnx": "fp32", "onnx-int8": "int8"}
 
@@ -39,19 +38,6 @@ def choose(rows: list[dict[str, Any]], f1_budget: float) -> tuple[dict[str, Any]
     marked = [{**r, "eligible": r["f1"] >= floor and not r.get("note")} for r in rows]
     eligible = [r for r in marked if r["eligible"]]
     return max(eligible, key=lambda r: r["qps_batch32"]), marked
-
-
-def read_target(folder: str | os.PathLike) -> dict[str, Any] | None:
-    """The :data:`TARGET_FILE` of ``folder`` (or of its ``model/``), `None` when there is none."""
-    for candidate in (Path(folder) / TARGET_FILE, Path(folder) / "model" / TARGET_FILE):
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                raise InputError(
-                    f"{candidate} is not valid JSON; run 'distilqa export --target auto' again"
-                ) from None
-    return None
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ is scored by identical code.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 from distilqa.errors import InputError
 from distilqa.qa.features import FeatureParams, build_eval_features, model_input_names
 from distilqa.qa.postprocess import mask_padding
+
+TARGET_FILE = "distilqa_target.json"  # the choice of export --target auto
 
 
 @dataclass
@@ -50,12 +53,24 @@ class PredictOptions:
             )
 
 
+def read_target(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The :data:`TARGET_FILE` (written by ``export --target auto``, :mod:`distilqa.export.target`) of ``folder`` (or of its ``model/``), `None` when there is none."""
+    for candidate in (Path(folder) / TARGET_FILE, Path(folder) / "model" / TARGET_FILE):
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                raise InputError(
+                    f"{candidate} is not valid JSON; run 'distilqa export --target auto' again"
+                ) from None
+    return None
+
+
 def folder_precision(path: str | os.PathLike, device: str = "cpu") -> str:
     """The precision ``export --target auto`` wrote for a PyTorch folder; fp32 for any other folder.
 
     A folder chosen bf16 on one machine and loaded on a machine without native bf16 runs ``auto`` there.
     """
-    from distilqa.export.target import read_target
     from distilqa.infra.precision import resolve_precision
 
     target = read_target(path) if Path(path).is_dir() else None

@@ -31,19 +31,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from distilqa.infra.files import file_sha256
+
 logger = logging.getLogger(__name__)
 
 THRESHOLD_FILE = "distilqa_threshold.json"
 DEFAULT_THRESHOLD = 0.0
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weight_files(folder: str | os.PathLike) -> list[Path]:

@@ -12,16 +12,7 @@ from typing import Any
 import numpy as np
 
 from distilqa.errors import InputError
-from distilqa.infra.files import looks_local
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+from distilqa.infra.files import file_sha256, looks_local
 
 
 def _json_sha256(value: Any) -> str:
@@ -161,9 +152,6 @@ def compute_fingerprint(
 
 # Config keys that change when a model is merely re-saved, not what it computes.
 VOLATILE_CONFIG_KEYS = ("transformers_version", "_name_or_path", "dtype", "torch_dtype")
-
-
-HASH_CHUNK = 1 << 20
 
 
 DATA_COLUMNS = ("input_ids", "token_type_ids", "attention_mask")
