@@ -241,3 +241,29 @@ def test_a_busy_machine_is_named_in_the_report():
     assert busy_machine_warning(None, cores=2) is None
     warning = busy_machine_warning((3.2, 2.0, 1.0), cores=2)
     assert "load average 3.2 on 2 cores" in warning and "unreliable" in warning
+
+
+def test_a_student_with_another_vocabulary_distils_through_the_projection(tmp_path, tiny_bert_path):
+    """A trimmed-vocabulary student: online and cached run the cross-tokenizer path, hidden and attention
+    (matching positions) are skipped, and the cache holds exactly the windows trained on."""
+    from distilqa.distill.student import init_student, save_student
+    from distilqa.distill.vocab import trim_student
+    from distilqa.infra.models import load_tokenizer
+
+    student, info = init_student(str(tiny_bert_path), layers=[0])
+    tokenizer, vocab = trim_student(
+        student, load_tokenizer(tiny_bert_path), [str(squad_file("train.json"))], size=20
+    )
+    save_student(student, tmp_path / "trimmed", {**info, **vocab}, tokenizer=tokenizer)
+    lines: list[str] = []
+    report = run_benchmark(
+        settings(tmp_path, tiny_bert_path, tmp_path / "trimmed"), isolate=False, log=lines.append
+    )
+    assert [m for m in MODES if m in report] == ["plain", "online", "cached"]
+    assert report["settings"]["cross_tokenizer"] is True
+    assert report["cached_over_plain"] > 0 and report["online_over_plain"] > 0
+    assert report["cache_rows"] == report["settings"]["windows"] == (1 + 3) * 4
+    assert any("the tokenizers differ" in line for line in lines)
+    assert "distil through the projection" in markdown_report(report)
+    manifest = json.loads((tmp_path / "bench" / "teacher-cache" / "manifest.json").read_text())
+    assert "projection" in manifest["components"]  # the rows are the teacher's logits projected

@@ -9,6 +9,11 @@
 * ``attention``: the online teacher plus MiniLMv2's self-attention relation term (``alpha_attention``,
   ``attention_relation_heads``), when the relation heads divide both hidden sizes (skipped otherwise).
 
+When the student tokenizes differently from the teacher (a trimmed vocabulary, another tokenizer family), the
+``online`` and ``cached`` modes distil through the cross-tokenizer projection (:mod:`distilqa.distill.projection`)
+as ``distilqa distill`` does: the cache then holds projected rows and ``cached`` times what a cross-tokenizer
+run from the cache costs per step; ``hidden`` and ``attention`` need matching positions and are skipped.
+
 All modes see the same windows, batch size, student and number of steps; no evaluation runs. Each mode runs in
 a fresh subprocess (``python -m distilqa.cli.benchmark_training --mode MODE``), so their RSS peaks are separate
 and none inherits another's allocator state or warm caches.
@@ -170,8 +175,11 @@ def prepare_teacher(settings: TrainingBenchmarkSettings) -> tuple[str, str]:
     ), f"{settings.teacher} with a newly initialised QA head (seed {settings.seed}): timing only"
 
 
-def _features(settings: TrainingBenchmarkSettings):
-    from distilqa.infra.models import load_tokenizer
+def _features(settings: TrainingBenchmarkSettings, temperature: float, project: bool = True):
+    """The student's tokenizer, the windows the steps consume and, when the teacher tokenizes differently, the
+    :class:`distilqa.distill.projection.SpanProjector` of all the windows of those questions (else `None`)."""
+    from distilqa.distill.projection import SpanProjector
+    from distilqa.infra.models import load_tokenizer, same_tokenizer
     from distilqa.qa.data import load_examples
     from distilqa.qa.features import FeatureParams, build_train_features
 
@@ -179,10 +187,14 @@ def _features(settings: TrainingBenchmarkSettings):
     examples = load_examples(settings.train_file, limit=settings.max_train_samples)
     params = FeatureParams(settings.max_seq_length, settings.doc_stride, settings.max_query_length)
     features = build_train_features(examples, tokenizer, params).remove_columns(["example_index"])
-    # Exactly the windows the steps consume (one epoch): the cache build then costs what a run would need.
-    return tokenizer, features.select(
-        range(min(len(features), (settings.warmup_steps + settings.steps) * settings.batch_size))
-    )
+    teacher_tokenizer = load_tokenizer(settings.teacher)
+    projector = None
+    if project and not same_tokenizer(teacher_tokenizer, tokenizer):
+        projector = SpanProjector(teacher_tokenizer, tokenizer, examples, features, params, temperature)
+    # Exactly the windows the steps consume (one epoch): the cache build then costs what a run would need. They
+    # are the first rows of the projector's windows, so their row numbers index it.
+    keep = min(len(features), (settings.warmup_steps + settings.steps) * settings.batch_size)
+    return tokenizer, features.select(range(keep)), projector
 
 
 def _config(settings: TrainingBenchmarkSettings, mode: str):
@@ -232,12 +244,14 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
 
     pin_threads(settings.threads)
     set_seed(settings.seed)
-    tokenizer, features = _features(settings)
     config = _config(settings, mode)
+    tokenizer, features, projector = _features(settings, getattr(config, "temperature", 2.0), mode != "plain")
     cache_dir = Path(settings.output_dir) / CACHE_DIR
     if mode == "build":
         began = time.perf_counter()
-        cache = TeacherCache.build(cache_dir, settings.teacher, tokenizer, features, config)
+        cache = TeacherCache.build(
+            cache_dir, settings.teacher, tokenizer, features, config, projector=projector
+        )
         seconds = time.perf_counter() - began
         return {
             "mode": mode,
@@ -256,10 +270,12 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
     if mode == "plain":
         trainer = QuestionAnsweringTrainer(**common)
     elif mode in ("online", "hidden", "attention"):
-        trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), **common)
+        if projector is not None:  # the projection looks rows up by their index, as the cache does
+            common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
+        trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), projector=projector, **common)
     elif mode == "cached":
         fingerprint = compute_fingerprint(
-            settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype
+            settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype, projector
         )
         cache = TeacherCache.load(cache_dir, fingerprint)
         common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
@@ -346,10 +362,15 @@ def run_benchmark(
     )
     sizes = _hidden_sizes(settings)
     modes = list(MODES)
-    if len(set(sizes)) > 1:
+    if _tokenizers_differ(settings):
+        modes = [m for m in modes if m not in ("hidden", "attention")]
+        log(
+            "the tokenizers differ: online and cached distil through the projection; hidden and attention skipped"
+        )
+    elif len(set(sizes)) > 1:
         modes.remove("hidden")
         log("hidden mode skipped: student and teacher hidden sizes differ")
-    if any(size % settings.attention_relation_heads for size in sizes):
+    if "attention" in modes and any(size % settings.attention_relation_heads for size in sizes):
         modes.remove("attention")
         log(
             f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}"
@@ -397,9 +418,16 @@ def run_benchmark(
             "teacher_note": teacher_note,
             "repeats": repeats,
             "windows": runs["plain"][0]["windows"],
+            "cross_tokenizer": _tokenizers_differ(settings),
         },
     )
     return report
+
+
+def _tokenizers_differ(settings: TrainingBenchmarkSettings) -> bool:
+    from distilqa.infra.models import load_tokenizer, same_tokenizer
+
+    return not same_tokenizer(load_tokenizer(settings.student), load_tokenizer(settings.teacher))
 
 
 def _hidden_sizes(settings: TrainingBenchmarkSettings) -> tuple[int, int]:
@@ -457,6 +485,13 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"One-time cache build: {report['cache_build_s']:.1f} s for {report['cache_rows']:,} windows ({report['cache_mb']:.1f} MB).",
         f"Hardware: {report['hardware']}; load average before: {report['load_average']}.",
         *report.get("warnings", []),
+        *(
+            [
+                "The student tokenizes differently from the teacher: online and cached distil through the projection."
+            ]
+            if s.get("cross_tokenizer")
+            else []
+        ),
         f"Settings: {s['steps']} timed steps after {s['warmup_steps']} warm-up, batch {s['batch_size']}, "
         f"max_seq_length {s['max_seq_length']}, doc_stride {s['doc_stride']}, {s['windows']:,} windows, "
         f"teacher {s['teacher']} ({s['teacher_note']}, {s['teacher_dtype']}), student {s['student']}, "
