@@ -46,8 +46,19 @@ def settings(tmp_path, teacher, student, **overrides) -> TrainingBenchmarkSettin
     return TrainingBenchmarkSettings(**{**values, **overrides})
 
 
+def native_bf16() -> bool:
+    from distilqa.infra.precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
+FP32_MODES = [m for m in MODES if not m.endswith("-bf16")]
+
+
 def check_report(report: dict) -> None:
-    for mode in MODES:
+    # the bf16 twins run exactly where the CPU has native bf16
+    assert [m for m in MODES if m in report] == (list(MODES) if native_bf16() else FP32_MODES)
+    for mode in (m for m in MODES if m in report):
         assert report[mode]["s_per_step"] > 0 and report[mode]["peak_rss_mb"] > 0
         assert report[mode]["cpu_s_per_step"] > 0
     for key in (
@@ -90,7 +101,7 @@ def test_benchmark_in_process_reports_every_mode(tmp_path, tiny_bert_path, tiny_
     lines = [
         line for line in lines if not line.startswith("WARNING: the machine is busy")
     ]  # depends on the load
-    assert len(lines) == 6 and lines[0].startswith("cache build")
+    assert len(lines) == (8 if native_bf16() else 7) and lines[0].startswith("cache build")
     table = markdown_report(report)
     assert (
         table.startswith("| mode | s / step | x plain |")
@@ -167,7 +178,7 @@ def test_benchmark_cli_json_runs_each_mode_in_a_subprocess(
     assert cli_main(argv) == 0
     captured = capsys.readouterr()
     check_report(json.loads(captured.out))
-    assert "skipped" not in captured.err
+    assert "hidden mode skipped" not in captured.err and "attention mode skipped" not in captured.err
 
 
 def test_benchmark_cli_names_missing_options(capsys):
@@ -226,12 +237,16 @@ def test_each_mode_turns_on_only_its_own_loss_term(tmp_path, tiny_bert_path):
             getattr(_config(s, mode), "alpha_hidden", None),
             getattr(_config(s, mode), "alpha_attention", None),
         )
-        for mode in MODES
+        for mode in FP32_MODES
     }
     assert terms == {
         "plain": (None, None), "online": (0.0, 0.0), "cached": (0.0, 0.0), "hidden": (3.0, 0.0), "attention": (0.0, 2.0),
     }  # fmt: skip
     assert _config(s, "attention").attention_relation_heads == 4
+    assert not _config(s, "plain").bf16 and not _config(s, "cached").bf16
+    if native_bf16():  # elsewhere the Trainer refuses bf16 (the modes are skipped before)
+        assert _config(s, "plain-bf16").bf16 and _config(s, "cached-bf16").bf16
+        assert _config(s, "cached-bf16").alpha_hidden == 0.0
 
 
 def test_a_busy_machine_is_named_in_the_report():
@@ -259,7 +274,7 @@ def test_a_student_with_another_vocabulary_distils_through_the_projection(tmp_pa
     report = run_benchmark(
         settings(tmp_path, tiny_bert_path, tmp_path / "trimmed"), isolate=False, log=lines.append
     )
-    assert [m for m in MODES if m in report] == ["plain", "online", "cached"]
+    assert [m for m in FP32_MODES if m in report] == ["plain", "online", "cached"]
     assert report["settings"]["cross_tokenizer"] is True
     assert report["cached_over_plain"] > 0 and report["online_over_plain"] > 0
     assert report["cache_rows"] == report["settings"]["windows"] == (1 + 3) * 4

@@ -9,6 +9,10 @@
 * ``attention``: the online teacher plus MiniLMv2's self-attention relation term (``alpha_attention``,
   ``attention_relation_heads``), when the relation heads divide both hidden sizes (skipped otherwise).
 
+``plain-bf16`` and ``cached-bf16``: ``plain`` and ``cached`` with the Trainer's ``bf16`` (autocast), where the device
+runs bf16 natively (a CPU with AMX or AVX512-BF16, a CUDA GPU with bf16), skipped elsewhere: the step-time ratio
+of reduced-precision training, side by side with fp32.
+
 When the student tokenizes differently from the teacher (a trimmed vocabulary, another tokenizer family), the
 ``online`` and ``cached`` modes distil through the cross-tokenizer projection (:mod:`distilqa.distill.projection`)
 as ``distilqa distill`` does: the cache then holds projected rows and ``cached`` times what a cross-tokenizer
@@ -52,7 +56,8 @@ from transformers import TrainerCallback
 from distilqa.bench.process import PeakRss, peak_rss_mb, run_child
 from distilqa.infra.hardware import hardware_line, pin_threads
 
-MODES = ("plain", "online", "cached", "hidden", "attention")
+MODES = ("plain", "online", "cached", "hidden", "attention", "plain-bf16", "cached-bf16")
+BF16_SUFFIX = "-bf16"
 RESULT_PREFIX = "DISTILQA_BENCHMARK_RESULT "
 CACHE_DIR = "teacher-cache"
 QA_TEACHER_DIR = "teacher-qa"
@@ -218,8 +223,9 @@ def _config(settings: TrainingBenchmarkSettings, mode: str):
         use_cpu=settings.device == "cpu",
         dataloader_pin_memory=settings.device != "cpu",
         seed=settings.seed,
+        bf16=mode.endswith(BF16_SUFFIX),
     )
-    if mode == "plain":
+    if mode.removesuffix(BF16_SUFFIX) == "plain":
         return QuestionAnsweringConfig(**values)
     return DistillationConfig(
         **values,
@@ -245,7 +251,8 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
     pin_threads(settings.threads)
     set_seed(settings.seed)
     config = _config(settings, mode)
-    tokenizer, features, projector = _features(settings, getattr(config, "temperature", 2.0), mode != "plain")
+    base = mode.removesuffix(BF16_SUFFIX)  # the bf16 modes are their fp32 twins under the Trainer's bf16
+    tokenizer, features, projector = _features(settings, getattr(config, "temperature", 2.0), base != "plain")
     cache_dir = Path(settings.output_dir) / CACHE_DIR
     if mode == "build":
         began = time.perf_counter()
@@ -267,13 +274,13 @@ def run_mode(settings: TrainingBenchmarkSettings, mode: str) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=[clock := StepClock()],
     )
-    if mode == "plain":
+    if base == "plain":
         trainer = QuestionAnsweringTrainer(**common)
-    elif mode in ("online", "hidden", "attention"):
+    elif base in ("online", "hidden", "attention"):
         if projector is not None:  # the projection looks rows up by their index, as the cache does
             common["train_dataset"] = features.add_column(CACHE_INDEX, list(range(len(features))))
         trainer = DistillationTrainer(teacher=load_qa_model(settings.teacher), projector=projector, **common)
-    elif mode == "cached":
+    elif base == "cached":
         fingerprint = compute_fingerprint(
             settings.teacher, tokenizer, features, config.feature_params, config.teacher_dtype, projector
         )
@@ -375,6 +382,9 @@ def run_benchmark(
         log(
             f"attention mode skipped: {settings.attention_relation_heads} relation heads do not divide the hidden sizes {sizes}"
         )
+    if not _native_bf16(settings):
+        modes = [m for m in modes if not m.endswith(BF16_SUFFIX)]
+        log("bf16 modes skipped: this device has no native bf16 (AMX or AVX512-BF16 on a CPU)")
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     for round_ in range(repeats):
         for mode in modes:
@@ -422,6 +432,16 @@ def run_benchmark(
         },
     )
     return report
+
+
+def _native_bf16(settings: TrainingBenchmarkSettings) -> bool:
+    import torch
+
+    from distilqa.infra.precision import cpu_has_native_bf16
+
+    if settings.device == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return cpu_has_native_bf16()
 
 
 def _tokenizers_differ(settings: TrainingBenchmarkSettings) -> bool:
