@@ -232,3 +232,38 @@ def test_alpha_null_in_a_config_file(tmp_path):
     path.write_text("teacher: t\nstudent: s\noutput_dir: out\ntrain_file: train.json\nalpha_null: .nan\n")
     with pytest.raises(InputError, match="alpha_null nan is not a finite number"):
         distill.build_parser().parse([str(path), "--use_cpu", "true"])
+
+
+def test_online_teacher_needs_and_uses_the_context_mask(
+    tiny_bert_path, tiny_distilbert_path, tiny_tokenizer, tmp_path
+):
+    from distilqa.distill.trainer import DistillationTrainer
+    from distilqa.infra.models import load_qa_model
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.features import FeatureParams, build_train_features, trim_padding_collator
+
+    examples = load_examples(v2_squad_file(tmp_path), limit=8)
+    params = FeatureParams(96, 32, 24)
+    config = DistillationConfig(
+        output_dir=str(tmp_path / "out"), max_seq_length=96, doc_stride=32, max_query_length=24, max_steps=2,
+        per_device_train_batch_size=4, logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+        use_cpu=True, alpha_null=1.0,
+    )  # fmt: skip
+    for with_mask in (False, True):
+        features = build_train_features(examples, tiny_tokenizer, params, context_mask=with_mask)
+        trainer = DistillationTrainer(
+            model=load_qa_model(tiny_distilbert_path), teacher=load_qa_model(tiny_bert_path), args=config,
+            train_dataset=features.remove_columns(["example_index"]), data_collator=trim_padding_collator,
+        )  # fmt: skip
+        if not with_mask:
+            with pytest.raises(ValueError, match="context_mask"):
+                trainer.train()
+            continue
+        trainer.train()
+        logs = [log for log in trainer.state.log_history if "loss" in log]
+        assert len(logs) == 2 and all(log["loss_null"] > 0 for log in logs)
+        # the logged loss is the sum of its weighted parts (each rounded to 4 places)
+        for log in logs:
+            assert log["loss"] == pytest.approx(
+                0.5 * log["loss_soft"] + 0.5 * log["loss_hard"] + log["loss_null"], abs=5e-4
+            )
