@@ -77,6 +77,13 @@ class DistillationConfig(QuestionAnsweringConfig):
             "makes); works with the online teacher, the teacher cache and another tokenizer; 0: off"
         },
     )
+    null_window_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "weight in the gold-span cross-entropy of the windows labelled 'no answer' although their "
+            "question has an answer in another window (most windows of a long context); 1: as every window"
+        },
+    )
     attention_relation_heads: int = field(
         default=12,
         metadata={
@@ -112,7 +119,14 @@ class DistillationConfig(QuestionAnsweringConfig):
             raise InputError(
                 f"temperature must be > 0, got {self.temperature}; pass --temperature 2.0 for the paper's value"
             )
-        for name in ("alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "alpha_null"):
+        for name in (
+            "alpha_ce",
+            "alpha_squad",
+            "alpha_hidden",
+            "alpha_attention",
+            "alpha_null",
+            "null_window_weight",
+        ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         weights = ("alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "alpha_null")

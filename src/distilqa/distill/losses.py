@@ -52,13 +52,25 @@ def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor, temperature
 
 
 def span_cross_entropy(
-    start: torch.Tensor, end: torch.Tensor, start_positions, end_positions
+    start: torch.Tensor, end: torch.Tensor, start_positions, end_positions, weight=None
 ) -> torch.Tensor:
-    """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range."""
+    """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range.
+
+    With ``weight`` (`torch.Tensor` of shape (batch,)), each window's ``(CE_start + CE_end) / 2`` is multiplied by its
+    weight and the sum divided by the batch size (not by the sum of the weights: a window of weight 1 weighs what it
+    weighs without weights, and a batch of weight-0 windows gives 0)."""
     length = start.size(-1)
     start_positions = start_positions.clamp(0, length - 1)
     end_positions = end_positions.clamp(0, length - 1)
-    return (F.cross_entropy(start.float(), start_positions) + F.cross_entropy(end.float(), end_positions)) / 2
+    if weight is None:
+        return (
+            F.cross_entropy(start.float(), start_positions) + F.cross_entropy(end.float(), end_positions)
+        ) / 2
+    per_window = (
+        F.cross_entropy(start.float(), start_positions, reduction="none")
+        + F.cross_entropy(end.float(), end_positions, reduction="none")
+    ) / 2
+    return (per_window * weight.float()).sum() / per_window.numel()
 
 
 NULL_INDEX = (
@@ -135,6 +147,8 @@ def distillation_loss(
     alpha_null: float = 0.0,
     context_mask: torch.Tensor | None = None,
     max_answer_length: int = 30,
+    answer_outside: torch.Tensor | None = None,
+    null_window_weight: float = 1.0,
 ) -> DistillationLoss:
     """DistilBERT's task-specific distillation loss for extractive QA.
 
@@ -151,6 +165,10 @@ def distillation_loss(
         context_mask (`torch.Tensor` of shape (batch, seq_len), *optional*): context tokens of each window (the
             student's windows; the teacher's logits are aligned to them); needed when ``alpha_null > 0``.
         max_answer_length (`int`, defaults to 30): longest span of the null margin.
+        answer_outside (`torch.Tensor` of shape (batch,), *optional*): 1 for a window labelled with the null position
+            although its question has an answer (in another window); needed when ``null_window_weight != 1``.
+        null_window_weight (`float`, defaults to 1.0): weight of those windows in the hard term (see
+            :func:`span_cross_entropy`); 1: the plain mean.
 
     Returns:
         :class:`DistillationLoss` with ``loss`` (scalar, float32), ``soft``, ``hard`` and ``null`` (0 when off).
@@ -168,7 +186,13 @@ def distillation_loss(
         soft_cross_entropy(student_start, teacher_start, temperature)
         + soft_cross_entropy(student_end, teacher_end, temperature)
     ) / 2
-    hard = span_cross_entropy(student_start, student_end, start_positions, end_positions)
+    weight = None
+    if null_window_weight != 1.0:
+        if answer_outside is None:
+            raise ValueError("null_window_weight != 1 needs the answer_outside flag of the windows")
+        outside = answer_outside.to(student_start.device).bool()
+        weight = torch.where(outside, null_window_weight, 1.0)
+    hard = span_cross_entropy(student_start, student_end, start_positions, end_positions, weight)
     loss = alpha_ce * soft + alpha_squad * hard
     if alpha_null <= 0:
         return DistillationLoss(loss, soft.detach(), hard.detach())

@@ -34,7 +34,7 @@ from distilqa.distill.losses import (
 )
 from distilqa.errors import InputError
 from distilqa.infra.models import forward_parameters
-from distilqa.qa.features import CONTEXT_MASK
+from distilqa.qa.features import ANSWER_OUTSIDE, CONTEXT_MASK
 from distilqa.qa.trainer import QuestionAnsweringTrainer
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
         if self._signature_columns is None:
             super()._set_signature_columns_if_needed()
-            extra = set(self._teacher_inputs) | {CACHE_INDEX, CONTEXT_MASK, *LABELS}
+            extra = set(self._teacher_inputs) | {CACHE_INDEX, CONTEXT_MASK, ANSWER_OUTSIDE, *LABELS}
             self._signature_columns = list(dict.fromkeys([*self._signature_columns, *sorted(extra)]))
 
     def _only(self, inputs: dict, names: set[str]) -> dict:
@@ -179,6 +179,12 @@ class DistillationTrainer(QuestionAnsweringTrainer):
                 f"alpha_null > 0 needs the '{CONTEXT_MASK}' column in the batch: build the train features with "
                 "build_train_features(..., context_mask=True)"
             )
+        null_window_weight = getattr(self.args, "null_window_weight", 1.0)
+        if null_window_weight != 1.0 and ANSWER_OUTSIDE not in inputs:
+            raise ValueError(
+                f"null_window_weight != 1 needs the '{ANSWER_OUTSIDE}' column in the batch: build the train features "
+                "with build_train_features(..., answer_outside=True)"
+            )
         with capture_projections(self.teacher) if attention else nullcontext() as teacher_projections:
             teacher_start, teacher_end, teacher_states = self.teacher_outputs(
                 inputs, hidden=hidden, online=attention
@@ -201,6 +207,8 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             alpha_null=alpha_null,
             context_mask=inputs.get(CONTEXT_MASK) if alpha_null > 0 else None,
             max_answer_length=self.args.max_answer_length,
+            answer_outside=inputs.get(ANSWER_OUTSIDE) if null_window_weight != 1.0 else None,
+            null_window_weight=null_window_weight,
         )
         loss, hidden_part, attention_part = parts.loss, 0.0, 0.0
         if hidden:

@@ -34,7 +34,7 @@ TRAINING_KEYS = (
 
 # Options added later, recorded only when they differ from their default: a checkpoint made before they existed
 # (which records none) resumes with the default, and one made with another value is refused like any setting.
-DEFAULTED_KEYS = {"alpha_null": 0.0}
+DEFAULTED_KEYS = {"alpha_null": 0.0, "null_window_weight": 1.0}
 
 
 def model_fingerprint(name_or_path: str) -> dict[str, str]:
