@@ -49,8 +49,18 @@ def load_split(data_args, tokenizer, config, which: str):
     examples = load_examples(
         source, split=split, check_offsets="error" if which == "train" else "ignore", limit=limit
     )
-    build = build_train_features if which == "train" else build_eval_features
-    return examples, build(examples, tokenizer, config.feature_params)
+    if which == "eval":
+        return examples, build_eval_features(examples, tokenizer, config.feature_params)
+    # the SQuAD 2.0 null-margin term reads each window's context tokens; otherwise the features are as ever
+    context_mask = getattr(config, "alpha_null", 0.0) > 0
+    answer_outside = getattr(config, "null_window_weight", 1.0) != 1.0
+    return examples, build_train_features(
+        examples,
+        tokenizer,
+        config.feature_params,
+        context_mask=context_mask,
+        answer_outside=answer_outside,
+    )
 
 
 def _check_eval(config, data_args) -> None:
@@ -167,8 +177,13 @@ def _hyperparameters(config) -> dict[str, Any]:
         "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
         "warmup_steps", "weight_decay", "lr_scheduler_type", "seed", "max_seq_length", "doc_stride", "max_query_length",
         "temperature", "alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "attention_relation_heads", "teacher_dtype",
+        "alpha_null", "null_window_weight",
     ]  # fmt: skip
     values = asdict(config)
+    if not values.get("alpha_null"):
+        keys.remove("alpha_null")  # off: the model card lists what it always did
+    if values.get("null_window_weight", 1.0) == 1.0:
+        keys.remove("null_window_weight")
     if not values.get("alpha_attention"):
         keys.remove("attention_relation_heads")  # a setting of a term that is off says nothing
     return {k: values[k] for k in keys if k in values}

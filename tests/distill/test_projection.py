@@ -241,3 +241,13 @@ def test_the_online_projection_equals_the_cached_rows(char_teacher, char_tokeniz
             runner(np.array(rows)), torch.from_numpy(everything[rows]), rtol=1e-4, atol=1e-4
         )
     assert np.isfinite(everything).all() and (everything[:, :, 0] > NO_MASS).all()
+
+
+def test_null_margin_term_across_tokenizers(char_teacher, tiny_bert_path, tmp_path, capsys):
+    """--alpha_null reads the margin of the projected teacher (log-masses, -1e4 where it has none)."""
+    argv = distill_argv(
+        char_teacher, tiny_bert_path, tmp_path / "v2", "--logging_steps", "1", "--alpha_null", "1"
+    )
+    assert main(argv) == 0
+    logged = [line for line in capsys.readouterr().out.splitlines() if "'loss_null'" in line]
+    assert len(logged) == 2 and all("nan" not in line for line in logged)

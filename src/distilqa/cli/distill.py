@@ -4,7 +4,9 @@ Loss: alpha_ce * T^2 * KL(teacher || student) on start and end logits + alpha_sq
 span (``--temperature``, ``--alpha_ce``, ``--alpha_squad``), optionally + alpha_hidden * MSE between the student's
 hidden states and the teacher's, layers mapped uniformly as in TinyBERT (``--alpha_hidden``, online teacher only),
 optionally + alpha_attention * MiniLMv2's self-attention relation KL between the last layers (``--alpha_attention``,
-``--attention_relation_heads``, online teacher only).
+``--attention_relation_heads``, online teacher only), optionally + alpha_null * T^2 * binary KL of the teacher's and
+the student's null-vs-best-span margins, for SQuAD 2.0 (``--alpha_null``; ``--null_window_weight`` weighs the
+windows labelled null whose answer is in another window in the cross-entropy).
 ``--teacher_cache DIR`` precomputes the teacher's logits once (see ``distilqa cache-teacher``). Every
 ``TrainingArguments`` option is available.
 """

@@ -69,6 +69,21 @@ class DistillationConfig(QuestionAnsweringConfig):
             "teacher; 0: off"
         },
     )
+    alpha_null: float = field(
+        default=0.0,
+        metadata={
+            "help": "SQuAD 2.0: weight of T^2 * binary KL between the teacher's and the student's sigmoid(margin / T), "
+            "margin = null score - best valid span score of each window (the has-answer decision post-processing "
+            "makes); works with the online teacher, the teacher cache and another tokenizer; 0: off"
+        },
+    )
+    null_window_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "weight in the gold-span cross-entropy of the windows labelled 'no answer' although their "
+            "question has an answer in another window (most windows of a long context); 1: as every window"
+        },
+    )
     attention_relation_heads: int = field(
         default=12,
         metadata={
@@ -104,17 +119,20 @@ class DistillationConfig(QuestionAnsweringConfig):
             raise InputError(
                 f"temperature must be > 0, got {self.temperature}; pass --temperature 2.0 for the paper's value"
             )
-        for name in ("alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention"):
+        for name in (
+            "alpha_ce",
+            "alpha_squad",
+            "alpha_hidden",
+            "alpha_attention",
+            "alpha_null",
+            "null_window_weight",
+        ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if (
-            self.alpha_ce == 0
-            and self.alpha_squad == 0
-            and self.alpha_hidden == 0
-            and self.alpha_attention == 0
-        ):
+        weights = ("alpha_ce", "alpha_squad", "alpha_hidden", "alpha_attention", "alpha_null")
+        if all(getattr(self, name) == 0 for name in weights):
             raise InputError(
-                "alpha_ce, alpha_squad, alpha_hidden and alpha_attention are all 0: nothing to learn; set at least one > 0"
+                f"{', '.join(weights[:-1])} and {weights[-1]} are all 0: nothing to learn; set at least one > 0"
             )
         if self.alpha_hidden > 0 and self.teacher_cache:
             raise InputError(HIDDEN_NEEDS_ONLINE_TEACHER)

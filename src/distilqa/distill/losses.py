@@ -2,11 +2,17 @@
 
     loss = alpha_ce * T^2 * (KL(p_t^start || p_s^start) + KL(p_t^end || p_s^end)) / 2
          + alpha_squad * (CE(start_s, gold_start) + CE(end_s, gold_end)) / 2
+         [+ alpha_null * T^2 * KL(sigmoid(m_t / T) || sigmoid(m_s / T))]
 
 with ``p = softmax(logits / T)`` over the sequence positions and KL averaged over the batch ("batchmean").
 The ``T^2`` factor keeps the gradient scale of the soft term independent of the temperature (Hinton et al.,
 2015). Sanh et al. (2019), DistilBERT, section 4.2: the student is fine-tuned on SQuAD with this loss, the
 teacher a fine-tuned BERT-base. Everything is computed in float32 whatever the training precision.
+
+The optional SQuAD 2.0 term distils the has-answer decision itself: ``m`` is a window's null margin (see
+:func:`null_margin`), the quantity post-processing compares with the null threshold, and the term is the binary KL
+between the teacher's and the student's ``sigmoid(m / T)``. The KL over positions carries the teacher's null mass
+only implicitly; this term makes the student match the teacher's null-vs-best-span decision directly.
 """
 
 from __future__ import annotations
@@ -20,11 +26,16 @@ from torch.autograd.function import once_differentiable
 
 @dataclass
 class DistillationLoss:
-    """The total loss and its two parts (for logging)."""
+    """The total loss and its parts (for logging); ``null`` is 0 when the null-margin term is off."""
 
     loss: torch.Tensor
     soft: torch.Tensor
     hard: torch.Tensor
+    null: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.null is None:
+            self.null = self.hard.new_zeros(())
 
 
 def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -41,13 +52,86 @@ def soft_cross_entropy(student: torch.Tensor, teacher: torch.Tensor, temperature
 
 
 def span_cross_entropy(
-    start: torch.Tensor, end: torch.Tensor, start_positions, end_positions
+    start: torch.Tensor, end: torch.Tensor, start_positions, end_positions, weight=None
 ) -> torch.Tensor:
-    """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range."""
+    """The usual extractive-QA loss: mean of start and end cross-entropy; positions are clamped into range.
+
+    With ``weight`` (`torch.Tensor` of shape (batch,)), each window's ``(CE_start + CE_end) / 2`` is multiplied by its
+    weight and the sum divided by the batch size (not by the sum of the weights: a window of weight 1 weighs what it
+    weighs without weights, and a batch of weight-0 windows gives 0)."""
     length = start.size(-1)
     start_positions = start_positions.clamp(0, length - 1)
     end_positions = end_positions.clamp(0, length - 1)
-    return (F.cross_entropy(start.float(), start_positions) + F.cross_entropy(end.float(), end_positions)) / 2
+    if weight is None:
+        return (
+            F.cross_entropy(start.float(), start_positions) + F.cross_entropy(end.float(), end_positions)
+        ) / 2
+    per_window = (
+        F.cross_entropy(start.float(), start_positions, reduction="none")
+        + F.cross_entropy(end.float(), end_positions, reduction="none")
+    ) / 2
+    return (per_window * weight.float()).sum() / per_window.numel()
+
+
+NULL_INDEX = (
+    0  # the null (CLS) position of every window, as in distilqa.qa.features and distilqa.qa.postprocess
+)
+
+# Score of an invalid span: finite, so a window without a valid span gives a finite (huge) margin and no NaN.
+_INVALID_SPAN = -1e9
+
+
+def null_margin(
+    start: torch.Tensor, end: torch.Tensor, context_mask: torch.Tensor, max_answer_length: int = 30
+) -> torch.Tensor:
+    """Per window ``(start[null] + end[null]) - best valid span score``, float32: what post-processing compares
+    with the null threshold (a window answers "" when its margin exceeds the threshold).
+
+    A valid span ``(i, j)`` has ``i <= j < i + max_answer_length`` with both ``i`` and ``j`` context tokens; its score
+    is ``start[i] + end[j]``. The null position is 0 (the CLS token). Exact: the maximum over a band of
+    ``max_answer_length`` ends per start, a (batch, seq_len, max_answer_length) tensor. The gradient reaches the
+    null logits and the logits of the best span.
+
+    Args:
+        start, end (`torch.Tensor` of shape (batch, seq_len)): start and end logits.
+        context_mask (`torch.Tensor` of shape (batch, seq_len)): 1 (or True) at context tokens, 0 at the question,
+            special tokens and padding.
+        max_answer_length (`int`, defaults to 30): longest span, in tokens.
+
+    Returns:
+        `torch.Tensor` of shape (batch,). A window without a valid span gets a margin of about ``1e9``.
+    """
+    if max_answer_length < 1:
+        raise ValueError(f"max_answer_length must be >= 1, got {max_answer_length}")
+    start, end = start.float(), end.float()
+    context = context_mask.bool()
+    width = max_answer_length - 1
+    # ends[b, i, k] = end[b, i + k]: the ends of the spans starting at i
+    ends = F.pad(end, (0, width), value=_INVALID_SPAN).unfold(1, max_answer_length, 1)
+    end_in_context = F.pad(context, (0, width), value=False).unfold(1, max_answer_length, 1)
+    valid = context[:, :, None] & end_in_context
+    scores = (start[:, :, None] + ends).masked_fill(~valid, _INVALID_SPAN)
+    best = scores.flatten(1).max(dim=1).values
+    return start[:, NULL_INDEX] + end[:, NULL_INDEX] - best
+
+
+def null_margin_loss(
+    student_margin: torch.Tensor, teacher_margin: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """``T^2 * KL(Bernoulli(sigmoid(m_t / T)) || Bernoulli(sigmoid(m_s / T)))``, mean over windows, float32.
+
+    The binary KL of the teacher's and the student's "no answer" probabilities; 0 when the margins agree. Computed
+    with ``logsigmoid`` (``log(1 - sigmoid(x)) = logsigmoid(-x)``), stable for large margins.
+
+    Args:
+        student_margin, teacher_margin (`torch.Tensor` of shape (batch,)): see :func:`null_margin`.
+        temperature (`float`): T > 0.
+    """
+    s = student_margin.float() / temperature
+    t = teacher_margin.detach().float() / temperature
+    p_t = torch.sigmoid(t)
+    kl = p_t * (F.logsigmoid(t) - F.logsigmoid(s)) + (1 - p_t) * (F.logsigmoid(-t) - F.logsigmoid(-s))
+    return kl.mean() * temperature**2
 
 
 def distillation_loss(
@@ -60,6 +144,11 @@ def distillation_loss(
     temperature: float = 2.0,
     alpha_ce: float = 0.5,
     alpha_squad: float = 0.5,
+    alpha_null: float = 0.0,
+    context_mask: torch.Tensor | None = None,
+    max_answer_length: int = 30,
+    answer_outside: torch.Tensor | None = None,
+    null_window_weight: float = 1.0,
 ) -> DistillationLoss:
     """DistilBERT's task-specific distillation loss for extractive QA.
 
@@ -70,9 +159,19 @@ def distillation_loss(
         temperature (`float`, defaults to 2.0): softmax temperature T of the soft term.
         alpha_ce (`float`, defaults to 0.5): weight of the soft (teacher) term.
         alpha_squad (`float`, defaults to 0.5): weight of the hard (gold span) term.
+        alpha_null (`float`, defaults to 0.0): weight of the SQuAD 2.0 null-margin term
+            (:func:`null_margin_loss` of :func:`null_margin` of student and teacher); 0: off, and the loss is
+            exactly the two-term loss.
+        context_mask (`torch.Tensor` of shape (batch, seq_len), *optional*): context tokens of each window (the
+            student's windows; the teacher's logits are aligned to them); needed when ``alpha_null > 0``.
+        max_answer_length (`int`, defaults to 30): longest span of the null margin.
+        answer_outside (`torch.Tensor` of shape (batch,), *optional*): 1 for a window labelled with the null position
+            although its question has an answer (in another window); needed when ``null_window_weight != 1``.
+        null_window_weight (`float`, defaults to 1.0): weight of those windows in the hard term (see
+            :func:`span_cross_entropy`); 1: the plain mean.
 
     Returns:
-        :class:`DistillationLoss` with ``loss`` (scalar, float32), ``soft`` and ``hard``.
+        :class:`DistillationLoss` with ``loss`` (scalar, float32), ``soft``, ``hard`` and ``null`` (0 when off).
 
     Example::
 
@@ -87,8 +186,24 @@ def distillation_loss(
         soft_cross_entropy(student_start, teacher_start, temperature)
         + soft_cross_entropy(student_end, teacher_end, temperature)
     ) / 2
-    hard = span_cross_entropy(student_start, student_end, start_positions, end_positions)
-    return DistillationLoss(alpha_ce * soft + alpha_squad * hard, soft.detach(), hard.detach())
+    weight = None
+    if null_window_weight != 1.0:
+        if answer_outside is None:
+            raise ValueError("null_window_weight != 1 needs the answer_outside flag of the windows")
+        outside = answer_outside.to(student_start.device).bool()
+        weight = torch.where(outside, null_window_weight, 1.0)
+    hard = span_cross_entropy(student_start, student_end, start_positions, end_positions, weight)
+    loss = alpha_ce * soft + alpha_squad * hard
+    if alpha_null <= 0:
+        return DistillationLoss(loss, soft.detach(), hard.detach())
+    if context_mask is None:
+        raise ValueError("alpha_null > 0 needs the context_mask of the windows")
+    null = null_margin_loss(
+        null_margin(student_start, student_end, context_mask, max_answer_length),
+        null_margin(teacher_start, teacher_end, context_mask, max_answer_length),
+        temperature,
+    )
+    return DistillationLoss(loss + alpha_null * null, soft.detach(), hard.detach(), null.detach())
 
 
 def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[tuple[int, int]]:

@@ -9,7 +9,8 @@ for free) and changes three things:
   ``alpha_hidden > 0`` it adds TinyBERT's hidden-state term (:func:`distilqa.distill.losses.hidden_state_loss` over
   :func:`distilqa.distill.losses.uniform_layer_map`) and with ``alpha_attention > 0`` MiniLMv2's self-attention
   relation term between the last layers (:func:`distilqa.distill.losses.attention_relation_loss`, projections caught
-  by :func:`distilqa.distill.attention.capture_projections`); both need the online teacher;
+  by :func:`distilqa.distill.attention.capture_projections`); both need the online teacher; with ``alpha_null > 0``
+  the SQuAD 2.0 null-margin term, over each window's ``context_mask`` column (online, cached or projected teacher);
 * the columns kept for the batches are the union of the student's and the teacher's ``forward`` inputs (the
   Trainer would otherwise drop ``token_type_ids`` for a DistilBERT student and starve a BERT teacher), and each
   model then gets only the inputs its ``forward`` names;
@@ -33,6 +34,7 @@ from distilqa.distill.losses import (
 )
 from distilqa.errors import InputError
 from distilqa.infra.models import forward_parameters
+from distilqa.qa.features import ANSWER_OUTSIDE, CONTEXT_MASK
 from distilqa.qa.trainer import QuestionAnsweringTrainer
 
 logger = logging.getLogger(__name__)
@@ -97,8 +99,8 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             batch = max(1, int(self.args.per_device_eval_batch_size))
             self._projected = ProjectedTeacher(self.teacher, projector, self._teacher_inputs, batch)
             self._teacher_inputs = set()  # the student's batch holds no teacher inputs
-        # soft, hard, hidden, attention sums and count since the last log
-        self._parts = torch.zeros(5, dtype=torch.float64)
+        # soft, hard, hidden, attention, null sums and count since the last log
+        self._parts = torch.zeros(6, dtype=torch.float64)
         self._layer_map = None
         if self.args.alpha_hidden > 0 or self.args.alpha_attention > 0:
             if self.teacher is None:
@@ -136,7 +138,7 @@ class DistillationTrainer(QuestionAnsweringTrainer):
         # Keep the union of both models' inputs (and the cache index); HF keeps only the student's.
         if self._signature_columns is None:
             super()._set_signature_columns_if_needed()
-            extra = set(self._teacher_inputs) | {CACHE_INDEX, *LABELS}
+            extra = set(self._teacher_inputs) | {CACHE_INDEX, CONTEXT_MASK, ANSWER_OUTSIDE, *LABELS}
             self._signature_columns = list(dict.fromkeys([*self._signature_columns, *sorted(extra)]))
 
     def _only(self, inputs: dict, names: set[str]) -> dict:
@@ -171,6 +173,18 @@ class DistillationTrainer(QuestionAnsweringTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         hidden, attention = self.args.alpha_hidden > 0, self.args.alpha_attention > 0
+        alpha_null = getattr(self.args, "alpha_null", 0.0)
+        if alpha_null > 0 and CONTEXT_MASK not in inputs:
+            raise ValueError(
+                f"alpha_null > 0 needs the '{CONTEXT_MASK}' column in the batch: build the train features with "
+                "build_train_features(..., context_mask=True)"
+            )
+        null_window_weight = getattr(self.args, "null_window_weight", 1.0)
+        if null_window_weight != 1.0 and ANSWER_OUTSIDE not in inputs:
+            raise ValueError(
+                f"null_window_weight != 1 needs the '{ANSWER_OUTSIDE}' column in the batch: build the train features "
+                "with build_train_features(..., answer_outside=True)"
+            )
         with capture_projections(self.teacher) if attention else nullcontext() as teacher_projections:
             teacher_start, teacher_end, teacher_states = self.teacher_outputs(
                 inputs, hidden=hidden, online=attention
@@ -190,6 +204,11 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             temperature=self.args.temperature,
             alpha_ce=self.args.alpha_ce,
             alpha_squad=self.args.alpha_squad,
+            alpha_null=alpha_null,
+            context_mask=inputs.get(CONTEXT_MASK) if alpha_null > 0 else None,
+            max_answer_length=self.args.max_answer_length,
+            answer_outside=inputs.get(ANSWER_OUTSIDE) if null_window_weight != 1.0 else None,
+            null_window_weight=null_window_weight,
         )
         loss, hidden_part, attention_part = parts.loss, 0.0, 0.0
         if hidden:
@@ -216,7 +235,8 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             attention_part = term.item()
         if model.training:
             self._parts += torch.tensor(
-                [parts.soft.item(), parts.hard.item(), hidden_part, attention_part, 1.0], dtype=torch.float64
+                [parts.soft.item(), parts.hard.item(), hidden_part, attention_part, parts.null.item(), 1.0],
+                dtype=torch.float64,
             )
         return (loss, outputs) if return_outputs else loss
 
@@ -230,13 +250,15 @@ class DistillationTrainer(QuestionAnsweringTrainer):
             parts = self._parts
             if self.args.world_size > 1:  # every process logs at the same steps, so the collective is safe
                 parts = self.accelerator.reduce(parts.to(self.args.device), reduction="sum").cpu()
-            soft, hard, hidden, attention, count = parts.tolist()
+            soft, hard, hidden, attention, null, count = parts.tolist()
             if count > 0:
                 logs = {**logs, "loss_soft": round(soft / count, 4), "loss_hard": round(hard / count, 4)}
                 if self.args.alpha_hidden > 0:
                     logs["loss_hidden"] = round(hidden / count, 4)
                 if self.args.alpha_attention > 0:
                     logs["loss_attention"] = round(attention / count, 4)
+                if getattr(self.args, "alpha_null", 0.0) > 0:
+                    logs["loss_null"] = round(null / count, 4)
             self._parts.zero_()
         super().log(logs, *args, **kwargs)
 

@@ -32,6 +32,10 @@ TRAINING_KEYS = (
     "alpha_squad", "alpha_hidden", "alpha_attention", "attention_relation_heads", "teacher_dtype",
 )  # fmt: skip
 
+# Options added later, recorded only when they differ from their default: a checkpoint made before they existed
+# (which records none) resumes with the default, and one made with another value is refused like any setting.
+DEFAULTED_KEYS = {"alpha_null": 0.0, "null_window_weight": 1.0}
+
 
 def model_fingerprint(name_or_path: str) -> dict[str, str]:
     """sha256 of a model's weights and config (a local folder, a run folder, or a hub model in the local cache);
@@ -70,6 +74,9 @@ def run_settings(command: str, model_args, data_args, config) -> dict[str, Any]:
         if hasattr(config, key):
             value = getattr(config, key)
             settings[key] = value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+    for key, default in DEFAULTED_KEYS.items():
+        if hasattr(config, key) and getattr(config, key) != default:
+            settings[key] = getattr(config, key)
     return json.loads(json.dumps(settings))  # plain JSON, as read back
 
 

@@ -112,25 +112,41 @@ def _context_range(sequence_ids: list[int | None]) -> tuple[int, int]:
     return first, last
 
 
-def prepare_train_features(batch: dict[str, list], tokenizer, params: FeatureParams) -> dict[str, list]:
+CONTEXT_MASK = "context_mask"
+ANSWER_OUTSIDE = "answer_outside"
+
+
+def prepare_train_features(
+    batch: dict[str, list],
+    tokenizer,
+    params: FeatureParams,
+    context_mask: bool = False,
+    answer_outside: bool = False,
+) -> dict[str, list]:
     """Tokenize a batch of examples (columns as lists) into training windows with gold token positions.
 
     Args:
         batch (`dict[str, list]`): columns ``question``, ``context``, ``answers`` (as in ``Dataset.map(batched=True)``).
         tokenizer: a fast tokenizer.
         params (:class:`FeatureParams`): window sizes.
+        context_mask (`bool`, defaults to `False`): also return a ``context_mask`` column, 1 at the context tokens
+            of each window (not the question, special tokens or padding); the SQuAD 2.0 null-margin loss reads it.
+        answer_outside (`bool`, defaults to `False`): also return an ``answer_outside`` column, 1 for a window
+            labelled with the null position although its question has an answer (outside this window).
 
     Returns:
         `dict[str, list]`: ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the tokenizer makes them),
         ``start_positions``, ``end_positions`` (0, the CLS token, when the answer is not fully in the window)
-        and ``example_index`` (position of the source example in ``batch``).
+        and ``example_index`` (position of the source example in ``batch``); ``context_mask`` and
+        ``answer_outside`` when asked.
     """
     encoded = _tokenize(tokenizer, batch, params)
     mapping = encoded.pop("overflow_to_sample_mapping")
     offsets_all = encoded.pop("offset_mapping")
-    starts, ends = [], []
+    starts, ends, outside = [], [], []
     for i, offsets in enumerate(offsets_all):
         answers = batch["answers"][mapping[i]]
+        outside.append(int(bool(answers["text"])))  # cleared below when the answer is inside the window
         if not answers["text"]:
             starts.append(0)
             ends.append(0)
@@ -150,9 +166,16 @@ def prepare_train_features(batch: dict[str, list], tokenizer, params: FeaturePar
             end -= 1
         starts.append(start - 1)
         ends.append(end + 1)
+        outside[-1] = 0
     encoded["start_positions"] = starts
     encoded["end_positions"] = ends
     encoded["example_index"] = list(mapping)
+    if context_mask:
+        encoded[CONTEXT_MASK] = [
+            [int(s == 1) for s in encoded.sequence_ids(i)] for i in range(len(offsets_all))
+        ]
+    if answer_outside:
+        encoded[ANSWER_OUTSIDE] = outside
     return dict(encoded)
 
 
@@ -174,7 +197,7 @@ def prepare_eval_features(batch: dict[str, list], tokenizer, params: FeaturePara
     return dict(encoded)
 
 
-def _map(examples, fn, tokenizer, params: FeatureParams, desc: str, keep: tuple[str, ...] = ()):
+def _map(examples, fn, tokenizer, params: FeatureParams, desc: str, keep: tuple[str, ...] = (), **kwargs):
     import datasets
 
     validate_feature_params(tokenizer, params)
@@ -183,7 +206,7 @@ def _map(examples, fn, tokenizer, params: FeatureParams, desc: str, keep: tuple[
         fn,
         batched=True,
         remove_columns=[c for c in dataset.column_names if c not in keep],
-        fn_kwargs={"tokenizer": tokenizer, "params": params},
+        fn_kwargs={"tokenizer": tokenizer, "params": params, **kwargs},
         desc=desc,
         load_from_cache_file=False,
         # Nothing is cached, so the fingerprint only has to be unique; without one, datasets pickles the whole
@@ -195,9 +218,13 @@ def _map(examples, fn, tokenizer, params: FeatureParams, desc: str, keep: tuple[
     return features
 
 
-def build_train_features(examples, tokenizer, params: FeatureParams):
-    """All training windows of ``examples`` (SquadExamples or a ``datasets.Dataset``) as a ``datasets.Dataset``."""
-    return _map(examples, prepare_train_features, tokenizer, params, "Building train features")
+def build_train_features(
+    examples, tokenizer, params: FeatureParams, context_mask: bool = False, answer_outside: bool = False
+):
+    """All training windows of ``examples`` (SquadExamples or a ``datasets.Dataset``) as a ``datasets.Dataset``;
+    with ``context_mask`` / ``answer_outside``, plus those columns (see :func:`prepare_train_features`)."""
+    extra = {k: True for k, on in (("context_mask", context_mask), ("answer_outside", answer_outside)) if on}
+    return _map(examples, prepare_train_features, tokenizer, params, "Building train features", **extra)
 
 
 def build_eval_features(examples, tokenizer, params: FeatureParams):
@@ -207,11 +234,14 @@ def build_eval_features(examples, tokenizer, params: FeatureParams):
 
 def model_input_names(features: Any) -> list[str]:
     """The columns of ``features`` that are model inputs (not bookkeeping like offsets or ids)."""
-    bookkeeping = {"example_id", "offset_mapping", "example_index", "start_positions", "end_positions"}
+    bookkeeping = {
+        "example_id", "offset_mapping", "example_index", "start_positions", "end_positions", CONTEXT_MASK,
+        ANSWER_OUTSIDE,
+    }  # fmt: skip
     return [c for c in features.column_names if c not in bookkeeping]
 
 
-SEQUENCE_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+SEQUENCE_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", CONTEXT_MASK)
 
 
 def trim_padding_collator(rows: list[dict[str, Any]]) -> dict[str, Any]:
