@@ -1,6 +1,6 @@
 """The user docs point at things that exist: every results table in docs/RESULTS.md names its raw file in
 docs/results/, every docs/results/ path and relative link in README.md and docs/RESULTS.md resolves, and the
-section links (``RESULTS.md#...``) land on a heading."""
+section links (``RESULTS.md#...``) land on a heading; the scripts, modules and tests they name exist."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ RESULTS = ROOT / "docs" / "RESULTS.md"
 README = ROOT / "README.md"
 DIARY = ROOT / "experiments" / "DIARY.md"
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+GUARANTEES = ROOT / "docs" / "GUARANTEES.md"
+
+SCRIPT_PATH = re.compile(r"(?<![\w/.])((?:benchmarks|experiments)/[\w./\-]*\.(?:py|sh))\b")
+MODULE = re.compile(r"-m (experiments(?:\.\w+)+)")
+TEST_REF = re.compile(r"(?<![\w/.])(tests/[\w/]+\.py)(?:::(\w+))?")
 
 RAW_PATH = re.compile(r"docs/results/[\w.\-/]*\w")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -126,6 +131,43 @@ def test_relative_links_resolve(doc):
         elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
             broken.append(target)
     assert broken == []
+
+
+def dead_references(text: str) -> list[str]:
+    """The script paths (``benchmarks/...``, ``experiments/...``), ``python -m experiments...`` modules and
+    ``tests/...py[::test]`` references in ``text`` that name nothing in the repository."""
+    dead = [path for path in SCRIPT_PATH.findall(text) if not (ROOT / path).is_file()]
+    for module in MODULE.findall(text):
+        path = ROOT / module.replace(".", "/")
+        if not path.with_suffix(".py").is_file() and not (path / "__init__.py").is_file():
+            dead.append(f"-m {module}")
+    for path, name in TEST_REF.findall(text):
+        file = ROOT / path
+        if not file.is_file():
+            dead.append(path)
+        elif name and not re.search(rf"^\s*(?:async )?def {name}\(", file.read_text(), re.MULTILINE):
+            dead.append(f"{path}::{name}")
+    return sorted(set(dead))
+
+
+@pytest.mark.parametrize("doc", [README, RESULTS, GUARANTEES], ids=lambda p: p.name)
+def test_named_scripts_modules_and_tests_exist(doc):
+    assert dead_references(doc.read_text()) == []
+
+
+def test_the_reference_check_catches_dead_paths():
+    assert dead_references("python benchmarks/table2_cpu.py --output T2") == ["benchmarks/table2_cpu.py"]
+    assert dead_references("`experiments/perf/no_such.sh`") == ["experiments/perf/no_such.sh"]
+    assert dead_references("python -m experiments.table2.nothing") == ["-m experiments.table2.nothing"]
+    assert dead_references("(`tests/contracts/test_docs.py::test_gone`)") == [
+        "tests/contracts/test_docs.py::test_gone"
+    ]
+    assert dead_references("tests/nowhere/test_x.py") == ["tests/nowhere/test_x.py"]
+    alive = (
+        "python -m experiments.table2.run cpu; experiments/perf/postprocess_speed.py; "
+        "tests/contracts/test_docs.py::test_slugs_follow_github"
+    )
+    assert dead_references(alive) == []
 
 
 def test_section_links_in_configs_land_on_a_heading():
