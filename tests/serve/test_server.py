@@ -198,3 +198,40 @@ def test_sigterm_drains_the_request_in_flight_and_exits_0(tiny_bert_path):
     status, answers = busy.result()
     assert status == 200 and len(answers) == 16
     assert server.process.wait(timeout=60) == 0
+
+
+def _histogram(text: str, name: str) -> dict[str, float]:
+    pattern = rf'^{name}_bucket\{{[^}}]*le="([^"]+)"\}} (\S+)$'
+    buckets = {le: float(n) for le, n in re.findall(pattern, text, re.M)}
+    total = re.search(rf"^{name}_sum\{{[^}}]*\}} (\S+)$", text, re.M).group(1)
+    return {**buckets, "sum": float(total)}
+
+
+def test_a_long_contexts_windows_count_toward_the_batch(tiny_bert_path):
+    from distilqa.infra.models import load_tokenizer
+    from distilqa.qa.features import FeatureParams, count_windows
+
+    long_items = [{"question": f"When did it open {i}?", "context": LONG} for i in range(2)]
+    short_items = [{"question": f"Who founded it {i}?", "context": ITEMS[0]["context"]} for i in range(6)]
+    items = long_items + short_items
+    windows = count_windows(
+        load_tokenizer(tiny_bert_path),
+        [i["question"] for i in items],
+        [i["context"] for i in items],
+        FeatureParams(64, 16, 16),
+    )
+    assert windows[0] > 4 and windows[-1] == 1
+    server = Server(tiny_bert_path, "--max_batch", "4", "--max_wait_ms", "50")
+    try:
+        with ThreadPoolExecutor(len(items)) as pool:
+            results = list(pool.map(server.post, items))
+        assert [status for status, _ in results] == [200] * len(items)
+        for (_, answer), item in zip(results, items):  # batched with others: same spans, scores to rounding
+            reference = _reference(tiny_bert_path, [item])[0]
+            assert (answer["answer"], answer["start"], answer["end"]) == (reference["answer"], reference["start"], reference["end"])  # fmt: skip
+            assert answer["score"] == pytest.approx(reference["score"], abs=1e-4)
+        batches = _histogram(server.get("/metrics")[1], "distilqa_batch_size")
+        assert batches["sum"] == sum(windows)  # the histogram counts windows, not questions
+        assert batches["+Inf"] - batches["4"] == 2  # only the two long requests exceed 4 windows, each alone
+    finally:
+        assert server.stop() == 0

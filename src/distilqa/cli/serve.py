@@ -1,7 +1,7 @@
 """``distilqa serve``: answer questions over HTTP (POST /v1/answer; GET /healthz, /readyz, /metrics).
 
 Needs the optional ``serve`` extra (``pip install 'distilqa[serve]'``). Answers are those of ``distilqa predict``
-with the same model and options; concurrent requests are batched together (--max_batch, --max_wait_ms).
+with the same model and options; concurrent requests are batched together, up to --max_batch windows (--max_wait_ms).
 """
 
 from __future__ import annotations
@@ -25,7 +25,12 @@ class ServeOptions:
         default="127.0.0.1", metadata={"help": "address to listen on (0.0.0.0: every interface)"}
     )
     port: int = field(default=8000, metadata={"help": "TCP port"})
-    max_batch: int = field(default=32, metadata={"help": "most questions per model call"})
+    max_batch: int = field(
+        default=32,
+        metadata={
+            "help": "most windows per model call (a long context makes several; a larger request runs alone)"
+        },
+    )
     max_wait_ms: float = field(default=5.0, metadata={"help": "how long a batch waits for more questions"})
     queue_size: int = field(default=256, metadata={"help": "most waiting requests; more get 503"})
     timeout_s: float = field(
