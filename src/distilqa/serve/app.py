@@ -13,6 +13,7 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -164,7 +165,9 @@ def create_app(
     async def readyz(request):
         if not state["ready"]:
             return JSONResponse({"status": "loading"}, 503)
-        return JSONResponse({"status": "ready", "model": model_name, "backend": predictor.backend})
+        return JSONResponse(
+            {"status": "ready", "model": model_name, "backend": predictor.backend, "pid": os.getpid()}
+        )
 
     async def openapi(request):
         return JSONResponse(schema)
