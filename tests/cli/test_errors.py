@@ -108,8 +108,8 @@ def test_an_unknown_option_is_named_before_a_missing_one(capsys):
 def test_unknown_command_and_benchmark(capsys):
     code, _, err = run(capsys, "evalute")
     assert code == 2 and err == "distilqa: error: unknown command 'evalute'; did you mean evaluate?\n"
-    line = one_error_line("benchmark", *run(capsys, "benchmark", "speed"))
-    assert "unknown benchmark 'speed'; choose inference or training" in line
+    line = one_error_line("benchmark", *run(capsys, "benchmark", "latency"))
+    assert "unknown benchmark 'latency'; choose inference, training or serve" in line
 
 
 def test_a_config_file_is_named_in_usage_errors(tmp_path, capsys):

@@ -76,3 +76,26 @@ def test_a_request_not_answered_in_time_gets_a_timeout_and_a_full_queue_refuses(
         await batcher.stop()
 
     _run(main())
+
+
+def test_windows_fill_the_batch_and_a_request_larger_than_it_runs_alone():
+    sizes, calls = [], []
+
+    def model(items):
+        calls.append(list(items))
+        return items
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch=4, max_wait_ms=200, on_batch=sizes.append)
+        # queued before the worker starts, so batching does not depend on timing
+        requests = [(["a"], 3), (["b"], 3), (["long"], 9), (["c"], 1), (["d"], 1)]
+        tasks = [asyncio.create_task(batcher.submit(items, str(i), 10, windows=w)) for i, (items, w) in enumerate(requests)]  # fmt: skip
+        await asyncio.sleep(0)
+        await batcher.start()
+        results = await asyncio.gather(*tasks)
+        await batcher.stop()
+        return results
+
+    assert _run(main()) == [["a"], ["b"], ["long"], ["c"], ["d"]]
+    assert calls == [["a"], ["b"], ["long"], ["c", "d"]]  # 3+3 > 4: b opens the next batch; 9 runs alone
+    assert sizes == [3, 3, 9, 2]

@@ -198,3 +198,101 @@ def test_sigterm_drains_the_request_in_flight_and_exits_0(tiny_bert_path):
     status, answers = busy.result()
     assert status == 200 and len(answers) == 16
     assert server.process.wait(timeout=60) == 0
+
+
+def _histogram(text: str, name: str) -> dict[str, float]:
+    pattern = rf'^{name}_bucket\{{[^}}]*le="([^"]+)"\}} (\S+)$'
+    buckets = {le: float(n) for le, n in re.findall(pattern, text, re.M)}
+    total = re.search(rf"^{name}_sum\{{[^}}]*\}} (\S+)$", text, re.M).group(1)
+    return {**buckets, "sum": float(total)}
+
+
+def test_a_long_contexts_windows_count_toward_the_batch(tiny_bert_path):
+    from distilqa.infra.models import load_tokenizer
+    from distilqa.qa.features import FeatureParams, count_windows
+
+    long_items = [{"question": f"When did it open {i}?", "context": LONG} for i in range(2)]
+    short_items = [{"question": f"Who founded it {i}?", "context": ITEMS[0]["context"]} for i in range(6)]
+    items = long_items + short_items
+    windows = count_windows(
+        load_tokenizer(tiny_bert_path),
+        [i["question"] for i in items],
+        [i["context"] for i in items],
+        FeatureParams(64, 16, 16),
+    )
+    assert windows[0] > 4 and windows[-1] == 1
+    server = Server(tiny_bert_path, "--max_batch", "4", "--max_wait_ms", "50")
+    try:
+        with ThreadPoolExecutor(len(items)) as pool:
+            results = list(pool.map(server.post, items))
+        assert [status for status, _ in results] == [200] * len(items)
+        for (_, answer), item in zip(results, items):  # batched with others: same spans, scores to rounding
+            reference = _reference(tiny_bert_path, [item])[0]
+            assert (answer["answer"], answer["start"], answer["end"]) == (reference["answer"], reference["start"], reference["end"])  # fmt: skip
+            assert answer["score"] == pytest.approx(reference["score"], abs=1e-4)
+        batches = _histogram(server.get("/metrics")[1], "distilqa_batch_size")
+        assert batches["sum"] == sum(windows)  # the histogram counts windows, not questions
+        assert batches["+Inf"] - batches["4"] == 2  # only the two long requests exceed 4 windows, each alone
+    finally:
+        assert server.stop() == 0
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_workers_share_the_port_both_answer_and_sigterm_stops_all(tiny_bert_path):
+    server = Server(tiny_bert_path, "--workers", "2")
+    try:
+        import time
+
+        from tests.serve.server import STARTUP_S
+
+        # Ready means one worker answers; the other may still be loading. The kernel hands each connection to
+        # a worker that is accepting, so poll until both have answered (bounded, not a timing assertion).
+        pids, deadline = set(), time.monotonic() + STARTUP_S
+        with ThreadPoolExecutor(8) as pool:
+            while len(pids) < 2 and time.monotonic() < deadline:
+                pids |= {body["pid"] for _, body in pool.map(lambda _: server.get("/readyz"), range(8))}
+                time.sleep(0.05)
+        assert len(pids) == 2 and server.process.pid not in pids
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(server.post, [ITEMS[0]] * 16))
+        assert [status for status, _ in results] == [200] * 16
+        assert all(answer == results[0][1] for _, answer in results)
+        busy = ThreadPoolExecutor(1).submit(server.post, BLOCKER[:16])
+        for _ in range(10_000):  # a bound; /metrics comes from either worker, the busy one says so
+            batches = _histogram(server.get("/metrics")[1], "distilqa_batch_size")
+            if batches["+Inf"] > batches["256"]:  # only the long request makes a batch over 256 windows
+                break
+        else:
+            pytest.fail("the long request never reached a model batch")
+        server.process.send_signal(signal.SIGTERM)
+        status, answers = busy.result()
+        assert status == 200 and len(answers) == 16  # drained, not dropped
+    finally:
+        code = server.stop()
+    assert code == 0
+    assert not any(_alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_a_model_that_cannot_load_with_workers_exits_2(tmp_path, folder):
+    import subprocess
+    import sys
+
+    from tests.serve.server import REPO, free_port
+
+    (tmp_path / "empty").mkdir()  # a folder: the parent starts the workers, which fail to load it
+    env = {"PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    command = [sys.executable, "-m", "distilqa.cli", "serve", str(tmp_path / folder), "--workers", "2", "--port", str(free_port())]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and folder in done.stderr and "Traceback" not in done.stderr
+    if folder == "missing":  # refused by the parent, once
+        assert done.stderr.count("distilqa: error:") == 1

@@ -105,6 +105,30 @@ def _tokenize(tokenizer, batch: dict[str, list], params: FeatureParams):
     )
 
 
+def count_windows(tokenizer, questions: list[str], contexts: list[str], params: FeatureParams) -> list[int]:
+    """How many windows (features) each question/context pair makes with ``params``, as the eval features cut them.
+
+    The same tokenization as :func:`prepare_eval_features` without padding or offsets; a fast tokenizer is not
+    safe to call from two threads at once, so give this one its own copy where another thread predicts.
+    """
+    if not questions:
+        return []
+    encoded = tokenizer(
+        _cut_questions(tokenizer, list(questions), params.max_query_length),
+        list(contexts),
+        truncation="only_second",
+        max_length=params.max_seq_length,
+        stride=params.doc_stride,
+        return_overflowing_tokens=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    counts = [0] * len(questions)
+    for sample in encoded["overflow_to_sample_mapping"]:
+        counts[sample] += 1
+    return counts
+
+
 def _context_range(sequence_ids: list[int | None]) -> tuple[int, int]:
     """First and last token index of the context (sequence 1) in one window."""
     first = sequence_ids.index(1)

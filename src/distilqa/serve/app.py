@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
+import os
+import threading
 import time
 import uuid
 from typing import Any
@@ -52,6 +55,25 @@ def answer_batch(predictor, items: list[dict[str, Any]], options, batch_size: in
     return results
 
 
+class _WindowCounter:
+    """The number of windows of checked items, with the predictor's windowing, on its own tokenizer copy (the
+    model thread tokenizes with the original; a fast tokenizer must not be used by two threads at once)."""
+
+    def __init__(self, predictor):
+        self.tokenizer = copy.deepcopy(predictor.tokenizer)
+        self.params = predictor.params
+        self.lock = threading.Lock()
+
+    def __call__(self, items: list[dict[str, Any]]) -> int:
+        from distilqa.qa.features import count_windows
+
+        with self.lock:
+            counts = count_windows(
+                self.tokenizer, [i["question"] for i in items], [i["context"] for i in items], self.params
+            )
+        return sum(counts)
+
+
 def create_app(
     predictor,
     options=None,
@@ -70,7 +92,8 @@ def create_app(
         options (:class:`~distilqa.qa.predictor.PredictOptions`, *optional*): post-processing.
         limits (:class:`Limits`, *optional*): request limits.
         model_name (`str`): the ``model`` label of the metrics.
-        max_batch, max_wait_ms, queue_size: see :class:`~distilqa.serve.batcher.MicroBatcher`.
+        max_batch, max_wait_ms, queue_size: see :class:`~distilqa.serve.batcher.MicroBatcher`; ``max_batch``
+            counts windows (a long context's windows count toward the batch).
         timeout_s (`float`): longest wait of one request for its answer (then 504).
         batch_size (`int`): windows per forward pass inside one batch.
     """
@@ -83,6 +106,7 @@ def create_app(
     options = options or PredictOptions()
     limits = limits or Limits(max_top_k=options.n_best)
     state = {"ready": False}
+    window_counter = _WindowCounter(predictor)
     batcher = MicroBatcher(
         lambda items: answer_batch(predictor, items, options, batch_size), max_batch, max_wait_ms, queue_size
     )
@@ -125,7 +149,8 @@ def create_app(
         except RequestError as err:
             return error(err.status, err.payload(), request_id)
         try:
-            answers = await batcher.submit(items, request_id, timeout_s)
+            windows = await asyncio.to_thread(window_counter, items)
+            answers = await batcher.submit(items, request_id, timeout_s, windows=windows)
         except Overloaded as err:
             return error(503, {"error": f"overloaded: {err}; retry later", "field": None}, request_id, {"Retry-After": "1"})  # fmt: skip
         except BatchTimeout as err:
@@ -140,7 +165,9 @@ def create_app(
     async def readyz(request):
         if not state["ready"]:
             return JSONResponse({"status": "loading"}, 503)
-        return JSONResponse({"status": "ready", "model": model_name, "backend": predictor.backend})
+        return JSONResponse(
+            {"status": "ready", "model": model_name, "backend": predictor.backend, "pid": os.getpid()}
+        )
 
     async def openapi(request):
         return JSONResponse(schema)

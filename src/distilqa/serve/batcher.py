@@ -1,11 +1,12 @@
 """Dynamic micro-batching: concurrent requests share one model call, off the event loop.
 
 Requests wait in a bounded :class:`asyncio.Queue` (full: :class:`Overloaded`, answered 503). One worker task takes
-the first waiting request, then more until ``max_batch`` questions or ``max_wait_ms`` have passed, and runs the
-model on all of them in a thread (:func:`asyncio.to_thread`), so health checks and new requests are served while
+the first waiting request, then more while their windows (the features a long context is cut into; each request
+says how many it has) fit in ``max_batch``, or until ``max_wait_ms`` have passed, and runs the model on all of them in a thread (:func:`asyncio.to_thread`), so health checks and new requests are served while
 it runs. A request not answered within its timeout gets :class:`BatchTimeout` (504) and is dropped from any batch
 not yet started. When a batch of several requests raises, each request is run again alone, so one bad request
-fails only itself (:class:`BatchFailed`, 500).
+fails only itself (:class:`BatchFailed`, 500). A request with more windows than ``max_batch`` runs alone; one that
+would overflow a batch opens the next one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class _Request:
     items: list[dict[str, Any]]
     request_id: str
     future: asyncio.Future = field(repr=False)
+    windows: int = 1
 
 
 class MicroBatcher:
@@ -44,10 +46,10 @@ class MicroBatcher:
 
     Args:
         run_batch (`Callable[[list[dict]], list]`): the model: one result per item, in order (runs in a thread).
-        max_batch (`int`): most questions per call (a single larger request still runs whole).
+        max_batch (`int`): most windows per call (a single larger request still runs whole, alone).
         max_wait_ms (`float`): how long the first request of a batch waits for more.
         queue_size (`int`): most requests waiting; more are refused with :class:`Overloaded`.
-        on_batch (`Callable[[int], None]`, *optional*): told the number of questions of each call.
+        on_batch (`Callable[[int], None]`, *optional*): told the number of windows of each call.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=queue_size)
         self.on_batch = on_batch or (lambda size: None)
         self._worker: asyncio.Task | None = None
+        self._next: _Request | None = None  # taken from the queue, did not fit the last batch
 
     def depth(self) -> int:
         return self.queue.qsize()
@@ -79,11 +82,17 @@ class MicroBatcher:
                 await self._worker
             self._worker = None
 
-    async def submit(self, items: list[dict[str, Any]], request_id: str, timeout: float) -> list[Any]:
-        """The results of ``items``; raises :class:`Overloaded`, :class:`BatchTimeout` or :class:`BatchFailed`."""
+    async def submit(
+        self, items: list[dict[str, Any]], request_id: str, timeout: float, windows: int | None = None
+    ) -> list[Any]:
+        """The results of ``items``; raises :class:`Overloaded`, :class:`BatchTimeout` or :class:`BatchFailed`.
+
+        ``windows``: how much of a batch the items take (default: one per item).
+        """
         future = asyncio.get_running_loop().create_future()
+        weight = len(items) if windows is None else max(1, windows)
         try:
-            self.queue.put_nowait(_Request(items, request_id, future))
+            self.queue.put_nowait(_Request(items, request_id, future, weight))
         except asyncio.QueueFull:
             raise Overloaded(f"{self.queue.maxsize} requests are waiting") from None
         try:
@@ -95,8 +104,11 @@ class MicroBatcher:
 
     async def _collect(self) -> list[_Request]:
         loop = asyncio.get_running_loop()
-        batch = [await self.queue.get()]
-        size = len(batch[0].items)
+        if self._next is not None:
+            batch, self._next = [self._next], None
+        else:
+            batch = [await self.queue.get()]
+        size = batch[0].windows
         deadline = loop.time() + self.max_wait
         while size < self.max_batch:
             try:
@@ -109,8 +121,13 @@ class MicroBatcher:
                     request = self.queue.get_nowait()
             except TimeoutError:
                 break
+            if request.future.done():  # timed out while waiting: takes no room
+                continue
+            if size + request.windows > self.max_batch:
+                self._next = request  # opens the next batch
+                break
             batch.append(request)
-            size += len(request.items)
+            size += request.windows
         return [r for r in batch if not r.future.done()]  # drop the timed-out ones
 
     async def _loop(self) -> None:
@@ -134,7 +151,7 @@ class MicroBatcher:
 
     async def _run(self, batch: list[_Request]) -> list[Any]:
         items = [item for request in batch for item in request.items]
-        self.on_batch(len(items))
+        self.on_batch(sum(request.windows for request in batch))
         results = await asyncio.to_thread(self.run_batch, items)
         if len(results) != len(items):
             raise RuntimeError(f"the model returned {len(results)} results for {len(items)} questions")

@@ -77,7 +77,7 @@ class Metrics:
                 "# HELP distilqa_request_seconds Answer request latency in seconds.",
                 "# TYPE distilqa_request_seconds histogram",
                 *self.latency.lines("distilqa_request_seconds", self.labels),
-                "# HELP distilqa_batch_size Questions per model batch.",
+                "# HELP distilqa_batch_size Windows (features; a long context makes several) per model batch.",
                 "# TYPE distilqa_batch_size histogram",
                 *self.batch_size.lines("distilqa_batch_size", self.labels),
                 "# HELP distilqa_queue_depth Requests waiting for a batch.",
