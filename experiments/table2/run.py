@@ -43,6 +43,18 @@ from experiments.table2.settings import (
 STUDIES = Path(__file__).resolve().parent / "studies"
 
 
+def recorded_rows(path: Path) -> dict[str, dict]:
+    """The rows of this runner's ``results.jsonl`` by hash; a file of another tool (rows without a hash, e.g.
+    the earlier scripts') is refused, so that no row is appended to it."""
+    rows = read_jsonl(path) if path.exists() else []
+    for n, row in enumerate(rows, 1):
+        if "hash" not in row:
+            raise StudyError(
+                f"{path}: row {n} has no hash: not a results file of this runner; choose a new --output folder"
+            )
+    return {row["hash"]: row for row in rows}
+
+
 class Output:
     """The output folder: ``results.jsonl`` and the hash-named things the rows make, each made once."""
 
@@ -57,8 +69,7 @@ class Output:
             yield
 
     def recorded(self) -> dict[str, dict]:
-        path = self.root / "results.jsonl"
-        return {row["hash"]: row for row in read_jsonl(path)} if path.exists() else {}
+        return recorded_rows(self.root / "results.jsonl")
 
     def ensure(self, settings: dict, name: str) -> dict:
         """The recorded row of these settings, trained and measured first if there is none."""
@@ -327,6 +338,8 @@ def main(argv=None) -> int:
         rows = plan(load_study(path), parse_assignments(args.set, "--set"), source=path.name)
         wanted = parse_assignments(args.where, "--where")
         rows = [row for row in rows if matches(row.settings, wanted)]
+        if not args.plan:
+            recorded_rows(Path(args.output).expanduser() / "results.jsonl")
     except StudyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, argv, message):
     assert not out.exists()  # nothing made
 
 
+def test_an_output_folder_of_another_tool_is_refused(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text(json.dumps({"row": "alone-seed1", "f1": 50.0}) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "experiments.table2.run", "staged", "--output", str(out)], cwd=REPO, capture_output=True, text=True
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "results.jsonl: row 1 has no hash: not a results file of this runner" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["results.jsonl"]  # nothing added
+
+
 def test_the_plan_lists_the_rows_and_runs_nothing(tmp_path, capsys):
     assert run.main(["staged", "--output", str(tmp_path / "out"), "--plan", "--where", "seed=2"]) == 0
     text = capsys.readouterr().out
