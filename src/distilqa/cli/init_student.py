@@ -63,7 +63,10 @@ def parse_layers(text: str) -> list[int]:
 
 def main(argv: list[str]) -> int:
     (args,) = build_parser().parse(argv)
+    from distilqa.cli.quiet import hide_progress
     from distilqa.distill.student import check_output_folder, init_student, save_student
+
+    hide_progress()  # transformers' sub-second loading and shard-writing bars say nothing here
 
     layers = parse_layers(args.layers) if args.layers is not None else None
     if args.vocab_size is not None and args.vocab_size < 0:

@@ -231,10 +231,7 @@ def init_student(
         "qa_head": "copied" if head_trained else "new",
         "copied_tensors": len(state),
     }
-    if not head_trained:
-        logger.warning(
-            "%s has no question-answering head: the student's qa_outputs is newly initialised", teacher_name
-        )
+    # A teacher without a QA head was already named by the loader (infra.models); info["qa_head"] records it.
     return student, info
 
 
