@@ -106,6 +106,15 @@ def test_the_choice_sees_past_the_threshold_in_force():
 
     capped = squad_v2_score(examples, result.predictions, na_probs=result.null_odds)
     assert capped["best_f1_thresh"] == 0.0  # what the thresholded predictions alone would choose
+    from distilqa.qa.evaluation import scored_answers
+
+    reported = squad_v2_score(
+        examples, scored_answers(result, True), na_probs=result.null_odds, na_prob_thresh=0.0
+    )
+    assert reported["f1"] == pytest.approx(100 / 3) == capped["f1"]  # at the threshold in force: q3 only
+    assert (
+        reported["best_f1"] == 100.0 and reported["best_f1_thresh"] == 2.0
+    )  # what evaluate/the Trainer report
 
 
 def test_a_folder_without_a_file_behaves_as_before(tiny_bert_path, tmp_path):

@@ -92,6 +92,18 @@ def no_answer_scoring(
     }
 
 
+def scored_answers(result, v2: bool) -> dict[str, str]:
+    """The answers to score: v1.1 the predictions; v2 each question's best non-null span, which the scoring cuts
+    to "no answer" where the null odds exceed the threshold in force. EM/F1 at that threshold are the same as
+    scoring the cut predictions; ``best_f1`` can then also find a threshold above it (the predictions already
+    cut to ``""`` would hide every higher one: the bug of transformers#8710)."""
+    if not v2:
+        return result.predictions
+    from distilqa.qa.threshold import span_predictions
+
+    return span_predictions(result)
+
+
 def evaluate_model(
     model: str | os.PathLike | QAPredictor,
     examples,
@@ -134,7 +146,9 @@ def evaluate_model(
     seconds = time.perf_counter() - began
     v2 = getattr(examples, "version_2", False)
     metrics = dict(
-        score_predictions(examples, result.predictions, **no_answer_scoring(predictor, options, result, v2))
+        score_predictions(
+            examples, scored_answers(result, v2), **no_answer_scoring(predictor, options, result, v2)
+        )
     )
     return Evaluation(
         result=result,

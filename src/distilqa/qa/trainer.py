@@ -124,9 +124,11 @@ class QuestionAnsweringTrainer(Trainer):
     def _metrics(
         self, output, result: PostprocessResult, examples: SquadExamples, prefix: str, start_time: float
     ) -> dict[str, float]:
+        from distilqa.qa.evaluation import scored_answers
+
         scores = score_predictions(
             examples,
-            result.predictions,
+            scored_answers(result, examples.version_2),
             **(
                 {"na_probs": result.null_odds, "na_prob_thresh": self.args.null_threshold}
                 if examples.version_2
