@@ -50,6 +50,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--alone", action=argparse.BooleanOptionalAction, default=True, help="the student alone rows"
     )
+    parser.add_argument(
+        "--remeasure", action="store_true",
+        help="measure the recorded rows' models again (after a scoring change) and rewrite results.jsonl; "
+        "nothing is trained",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -128,6 +133,8 @@ def main(argv=None) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     done, data = recorded(out), data_args(args)
+    if args.remeasure:
+        return remeasure(out, args)
 
     def train(name: str, run, models, cfg) -> None:
         began = time.perf_counter()
@@ -160,6 +167,25 @@ def main(argv=None) -> int:
                 train(name, run_distill, DistillModelArguments(teacher=str(teacher), student=str(init)), cfg)
             if args.int8 and f"{name}-int8" not in done:
                 export_int8(out, name, args)
+    return 0
+
+
+def remeasure(out: Path, args) -> int:
+    """Each recorded row measured again from its model folder (``NAME/model``, or ``NAME`` for an export), its
+    other fields kept; ``results.jsonl`` replaced atomically."""
+    from distilqa.infra.files import atomic_write_text
+    from distilqa.runs import FINAL_DIR
+
+    path = out / "results.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    for row in rows:
+        folder = out / row["name"] / FINAL_DIR
+        row.update(measure(folder if folder.is_dir() else out / row["name"], args))
+        row["remeasured"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        a, b = row["a"], row["b"]
+        print(f"[squad2] {row['name']}: A F1 {a['f1']:.2f} (best {a['best_f1']:.2f}); B at A's threshold "
+              f"{b['f1']:.2f} (best {b['best_f1']:.2f})")  # fmt: skip
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
     return 0
 
 
