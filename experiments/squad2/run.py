@@ -52,7 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--remeasure", action="store_true",
-        help="measure the recorded rows' models again (after a scoring change) and rewrite results.jsonl; "
+        help="choose the saved thresholds again on split A and measure the recorded rows again (after a change "
+        "of the scoring or of the threshold rule), rewriting results.jsonl; "
         "nothing is trained",
     )  # fmt: skip
     return parser.parse_args(argv)
@@ -180,6 +181,7 @@ def remeasure(out: Path, args) -> int:
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     for row in rows:
         folder = out / row["name"] / FINAL_DIR
+        rechoose(folder if folder.is_dir() else out / row["name"], out, row["name"], args)
         row.update(measure(folder if folder.is_dir() else out / row["name"], args))
         row["remeasured"] = time.strftime("%Y-%m-%d %H:%M:%S")
         a, b = row["a"], row["b"]
@@ -187,6 +189,29 @@ def remeasure(out: Path, args) -> int:
               f"{b['f1']:.2f} (best {b['best_f1']:.2f})")  # fmt: skip
     atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
     return 0
+
+
+def rechoose(folder: Path, out: Path, name: str, args) -> None:
+    """The saved threshold chosen again on split A by today's rule (a model folder), or copied from its
+    source (an INT8 export, ``NAME-int8``, whose source was re-chosen before it)."""
+    from distilqa.qa.data import load_examples
+    from distilqa.qa.evaluation import evaluate_model
+    from distilqa.qa.features import FeatureParams
+    from distilqa.qa.predictor import PredictOptions, QAPredictor
+    from distilqa.qa.threshold import choose_threshold, read_threshold, write_threshold
+    from distilqa.runs import FINAL_DIR
+
+    if name.endswith("-int8"):
+        source = read_threshold(out / name.removesuffix("-int8") / FINAL_DIR)
+        write_threshold(folder, source["null_threshold"], source["best_f1"], chosen_on=source["chosen_on"])
+        return
+    a = Path(args.data) / "dev-v2-a.json"
+    examples = load_examples(a, limit=args.limit_dev)
+    predictor = QAPredictor.from_pretrained(
+        folder, params=FeatureParams(args.max_seq_length, args.doc_stride, 64)
+    )
+    result = evaluate_model(predictor, examples, options=PredictOptions(null_threshold=0.0)).result
+    write_threshold(folder, data=a, questions=len(examples), **choose_threshold(examples, result))
 
 
 def export_int8(out: Path, name: str, args) -> None:

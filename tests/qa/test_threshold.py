@@ -80,7 +80,7 @@ def test_threshold_from_metrics():
 
 
 def test_the_choice_sees_past_the_threshold_in_force():
-    """Hand-computed: answering q1 and q2 (odds 1 and 2) and not q3 (odds 3) is best, so the threshold is 2.0;
+    """Hand-computed: answering q1 and q2 (odds 1 and 2) and not q3 (odds 3) is best, so the threshold is 2.0 to 3.0;
     predictions already cut at 0.0 would hide it (their threshold search never passes 0)."""
     rows = [
         {"id": "q1", "context": "red", "question": "?", "answers": {"text": ["red"], "answer_start": [0]}},
@@ -101,7 +101,8 @@ def test_the_choice_sees_past_the_threshold_in_force():
         nbest={"q1": nbest("red"), "q2": nbest("blue"), "q3": nbest("green")},
         null_odds={"q1": 1.0, "q2": 2.0, "q3": 3.0},
     )
-    assert choose_threshold(examples, result) == {"null_threshold": 2.0, "best_f1": 100.0}
+    # the script's 2.0 (q2's odds), moved half-way to q3's 3.0 so that a tiny change in q2's logits flips nothing
+    assert choose_threshold(examples, result) == {"null_threshold": 2.5, "best_f1": 100.0}
     from distilqa.qa.metrics import squad_v2_score
 
     capped = squad_v2_score(examples, result.predictions, na_probs=result.null_odds)

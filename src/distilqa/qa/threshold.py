@@ -81,15 +81,20 @@ def choose_threshold(examples, result) -> dict[str, float]:
     Scores the best non-null answers (:func:`span_predictions`) with the null odds as no-answer probabilities,
     as the official script does: ``{"null_threshold": best_f1_thresh, "best_f1": F1 at that threshold}``.
 
-    One departure: when answering no question at all scores best, the script still reports 0.0 (its starting
-    value), which answers every question with negative odds; the threshold is then put below every null odds
-    of the set, so that applying it gives the F1 it reports.
+    Two departures. The script's threshold is the null odds of the last question it answers, so the
+    smallest change in that question's logits (another batch order, another backend) flips it: the threshold is
+    put half-way to the next null odds of the set instead, which answers the same questions here and leaves a
+    margin both ways. And when answering no question at all scores best, the script still reports 0.0 (its
+    starting value), which answers every question with negative odds; the threshold is then put below every
+    null odds of the set, so that applying it gives the F1 it reports.
     """
     from distilqa.qa.metrics import squad_v2_score
 
     spans, odds = span_predictions(result), result.null_odds
     metrics = squad_v2_score(examples, spans, na_probs=odds)
     threshold = threshold_from_metrics(metrics)
+    above = [value for value in odds.values() if value > threshold]
+    threshold = (threshold + min(above)) / 2 if above else threshold + 1.0
     f1 = f1_at_threshold(examples, spans, odds, threshold)
     if f1 < metrics["best_f1"] - 1e-9 and odds:
         threshold = float(min(odds.values())) - 1.0
