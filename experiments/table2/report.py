@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.table2.results import load_rows, select, unique
-from experiments.table2.settings import REPO, TEACHER, StudyError, flatten, settings_hash
+from experiments.table2.settings import REPO, STUDENT, TEACHER, StudyError, flatten, settings_hash
 
 HERE = Path(__file__).resolve().parent
 DOCS = REPO / "docs" / "results"
@@ -109,6 +109,10 @@ def summarise(rows: list[dict[str, Any]], everything: list[dict[str, Any]] | Non
     }
     groups = pooled(rows)
     views = [_view(group[0]["settings"]) for group in groups]
+    if any("student_vocab" in view for view in views):  # beside trimmed rows, the others show the default
+        for view, group in zip(views, groups, strict=True):  # (their settings omit it, to keep their hashes)
+            if group[0]["settings"]["kind"] != "teacher":
+                view.setdefault("student_vocab", STUDENT["student_vocab"])
     columns, shared = _columns(views)
     head = ["seeds", "EM", "F1", "F1 / teacher", "parameters", "train s", "questions/s"]
     lines = [

@@ -126,7 +126,9 @@ def test_a_tiny_study_end_to_end(tmp_path, tiny_bert_path, capsys):
     assert rows["trimmed"]["params"] < rows["trimmed-alone"]["params"] < rows["alone"]["params"]
     assert "student_vocab" not in rows["alone"]["settings"]  # rows from before trimming keep their hashes
     assert len(list((out / "caches").iterdir())) == 2
-    assert (out / "summary.md").read_text().count("\n| ") == 13  # header + 12 lines
+    summary = (out / "summary.md").read_text()
+    assert summary.count("\n| ") == 13  # header + 12 lines
+    assert "| student_vocab |" in summary and "| alone | teacher |" in summary  # full and trimmed told apart
     capsys.readouterr()
 
     # the same study again: every row is found by its hash, nothing is trained
