@@ -124,7 +124,7 @@ def test_export_backend_and_bad_input(tiny_bert_path, distilbert_int8, tiny_squa
         run_benchmark([str(tiny_bert_path)], settings, backends=["tensorrt"], isolate=False)
     with pytest.raises(InputError, match="not a folder"):
         run_benchmark([str(tiny_squad)], settings, isolate=False)
-    with pytest.raises(InputError, match="--batch-size"):
+    with pytest.raises(InputError, match="--batch_size must be >= 1, got 0"):
         InferenceBenchmarkSettings(str(tiny_squad), batch_size=0)
     with pytest.raises(InputError, match="--repeats"):
         InferenceBenchmarkSettings(str(tiny_squad), repeats=0)

@@ -169,7 +169,7 @@ def test_examples_without_windows_and_squad_examples_input():
 
 def test_validation_errors():
     args = ([{"id": "q", "context": CONTEXT}], ["q"], np.array([OFFSETS]), np.zeros((1, 8)), np.zeros((1, 8)))
-    with pytest.raises(InputError, match="n_best must be >= 1, got 0; pass --n-best"):
+    with pytest.raises(InputError, match="n_best must be >= 1, got 0; pass --n_best"):
         postprocess_predictions(*args, n_best=0)
     with pytest.raises(InputError, match="max_answer_length must be >= 1, got -1"):
         postprocess_predictions(*args, max_answer_length=-1)

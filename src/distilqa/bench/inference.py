@@ -83,8 +83,9 @@ class InferenceBenchmarkSettings:
     def __post_init__(self):
         for name in ("batch_size", "latency_samples", "threads", "limit", "repeats"):
             value = getattr(self, name)
-            if value is not None and value < (0 if name == "latency_samples" else 1):
-                raise InputError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+            minimum = 0 if name == "latency_samples" else 1
+            if value is not None and value < minimum:
+                raise InputError(f"--{name} must be >= {minimum}, got {value}")
         if self.warmup < 0:
             raise InputError(f"--warmup must be >= 0, got {self.warmup}")
         if not self.threads:

@@ -46,7 +46,7 @@ class ParityTolerance:
         for name in ("max_logit_diff", "max_f1_drop"):
             if getattr(self, name) < 0:
                 raise InputError(
-                    f"{name} must be >= 0, got {getattr(self, name)}; pass --{name.replace('_', '-')} 0 or more"
+                    f"{name} must be >= 0, got {getattr(self, name)}; pass --{name} 0 or more"
                 )
         if not 0.0 <= self.min_span_agreement <= 1.0:
             raise InputError(

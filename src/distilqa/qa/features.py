@@ -48,7 +48,7 @@ def validate_feature_params(tokenizer, params: FeatureParams) -> None:
         value = getattr(params, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise InputError(
-                f"{name} must be a positive integer, got {value!r}; pass --{name.replace('_', '-')} N with N >= 1"
+                f"{name} must be a positive integer, got {value!r}; pass --{name} N with N >= 1"
             )
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(

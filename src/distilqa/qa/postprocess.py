@@ -143,10 +143,10 @@ def _gc_paused() -> Iterator[None]:
 
 def _check_inputs(example_ids, offsets, start_logits, end_logits, n_best, max_answer_length):
     if n_best <= 0:
-        raise InputError(f"n_best must be >= 1, got {n_best}; pass --n-best 1 or more")
+        raise InputError(f"n_best must be >= 1, got {n_best}; pass --n_best 1 or more")
     if max_answer_length <= 0:
         raise InputError(
-            f"max_answer_length must be >= 1, got {max_answer_length}; pass --max-answer-length 1 or more"
+            f"max_answer_length must be >= 1, got {max_answer_length}; pass --max_answer_length 1 or more"
         )
     offsets = np.asarray(offsets)
     if not np.issubdtype(offsets.dtype, np.integer):

@@ -46,10 +46,10 @@ class PredictOptions:
 
     def __post_init__(self):
         if self.n_best <= 0:
-            raise InputError(f"n_best must be >= 1, got {self.n_best}; pass --n-best 1 or more")
+            raise InputError(f"n_best must be >= 1, got {self.n_best}; pass --n_best 1 or more")
         if self.max_answer_length <= 0:
             raise InputError(
-                f"max_answer_length must be >= 1, got {self.max_answer_length}; pass --max-answer-length 1 or more"
+                f"max_answer_length must be >= 1, got {self.max_answer_length}; pass --max_answer_length 1 or more"
             )
 
 
