@@ -45,9 +45,7 @@ class ParityTolerance:
     def __post_init__(self):
         for name in ("max_logit_diff", "max_f1_drop"):
             if getattr(self, name) < 0:
-                raise InputError(
-                    f"{name} must be >= 0, got {getattr(self, name)}; pass --{name} 0 or more"
-                )
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}; pass --{name} 0 or more")
         if not 0.0 <= self.min_span_agreement <= 1.0:
             raise InputError(
                 f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min-span-agreement 0.9"

@@ -47,9 +47,7 @@ def validate_feature_params(tokenizer, params: FeatureParams) -> None:
     for name in ("max_seq_length", "doc_stride", "max_query_length"):
         value = getattr(params, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise InputError(
-                f"{name} must be a positive integer, got {value!r}; pass --{name} N with N >= 1"
-            )
+            raise InputError(f"{name} must be a positive integer, got {value!r}; pass --{name} N with N >= 1")
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(
             f"tokenizer {type(tokenizer).__name__} is not a fast tokenizer; distilqa needs character offsets "
