@@ -10,6 +10,7 @@ measured again. Rows land in ``OUTPUT/results.jsonl`` as they finish; a rerun sk
 the teacher, the student's initialisation and the teacher cache.
 
     python -m experiments.squad2.run --data /tmp/squad2 --output /tmp/squad2-runs --seeds 1 2 --alpha-null 0 1
+    python -m experiments.squad2.run --data /tmp/squad2 --output /tmp/squad2-runs --summary    # the table
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--alone", action=argparse.BooleanOptionalAction, default=True, help="the student alone rows"
     )
+    parser.add_argument(
+        "--summary", action="store_true",
+        help="print the markdown table of OUTPUT/results.jsonl (rows pooled over seeds: mean and spread); nothing run",
+    )  # fmt: skip
     parser.add_argument(
         "--remeasure", action="store_true",
         help="choose the saved thresholds again on split A and measure the recorded rows again (after a change "
@@ -136,6 +141,9 @@ def main(argv=None) -> int:
     done, data = recorded(out), data_args(args)
     if args.remeasure:
         return remeasure(out, args)
+    if args.summary:
+        print(summary([json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]))
+        return 0
 
     def train(name: str, run, models, cfg) -> None:
         began = time.perf_counter()
@@ -169,6 +177,36 @@ def main(argv=None) -> int:
             if args.int8 and f"{name}-int8" not in done:
                 export_int8(out, name, args)
     return 0
+
+
+COLUMNS = [("a", "exact", "A EM"), ("a", "f1", "A F1"), ("a", "HasAns_f1", "A HasAns F1"),
+           ("a", "NoAns_f1", "A NoAns F1"), ("a", "answered", "A answered"), ("b", "f1", "B F1 at A's threshold"),
+           ("b", "best_f1", "B best F1"), ("b", "HasAns_f1", "B HasAns F1"), ("b", "NoAns_f1", "B NoAns F1")]  # fmt: skip
+
+
+def summary(rows: list[dict[str, Any]]) -> str:
+    """The rows pooled over seeds (``alone-seed1`` and ``alone-seed2`` make one line ``alone``): the mean, and
+    ``± sd`` over two or more seeds."""
+    import statistics
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        name = row["name"]
+        kind = name.replace(f"-seed{name.split('-seed')[1].split('-')[0]}", "") if "-seed" in name else name
+        groups.setdefault(kind, []).append(row)
+
+    def cell(values: list[float], share: bool) -> str:
+        values = [100 * v for v in values] if share else values
+        mean = f"{statistics.mean(values):.2f}"
+        return mean + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
+
+    head = ["row", "seeds"] + [title for _, _, title in COLUMNS] + ["B best F1 - B F1"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for kind, group in groups.items():
+        gap = [row["b"]["best_f1"] - row["b"]["f1"] for row in group]
+        cells = [cell([row[split][key] for row in group], key == "answered") for split, key, _ in COLUMNS]
+        lines.append("| " + " | ".join([kind, str(len(group)), *cells, cell(gap, False)]) + " |")
+    return "\n".join(lines)
 
 
 def remeasure(out: Path, args) -> int:
