@@ -241,8 +241,8 @@ CASES = [
     Case("doc-stride-too-large", lambda c: evaluate(c, None, "--doc-stride", "500"), ["doc_stride 500", "--doc-stride"]),
     Case("question-longer-than-window", lambda c: evaluate(c, c.data([{**ROW, "question": LONG_QUESTION}]), "--max-seq-length", "64", "--doc-stride", "16", "--max-query-length", "64"), ["max_seq_length 64", "--max-query-length"]),  # fmt: skip
     Case("max-seq-length-too-long", lambda c: evaluate(c, None, "--max-seq-length", "1024"), ["model_max_length 512", "--max-seq-length"]),
-    Case("n-best-zero", lambda c: evaluate(c, None, "--n-best", "0"), ["n_best", "--n-best"]),
-    Case("max-answer-length-zero", lambda c: evaluate(c, None, "--max-answer-length", "-1"), ["max_answer_length", "--max-answer-length"]),
+    Case("n-best-zero", lambda c: evaluate(c, None, "--n-best", "0"), ["n_best", "--n_best"]),
+    Case("max-answer-length-zero", lambda c: evaluate(c, None, "--max-answer-length", "-1"), ["max_answer_length", "--max_answer_length"]),
     Case("batch-size-zero", lambda c: evaluate(c, None, "--batch-size", "0"), ["--batch_size"]),
     # -- models ----------------------------------------------------------------------------------------------------
     Case("model-missing", lambda c: ["evaluate", "--model", str(c.root / "no-model"), "--data", c.data(), "--output-dir", c.out], ["no-model", "does not exist"]),  # fmt: skip
