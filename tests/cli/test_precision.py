@@ -100,3 +100,23 @@ def test_predict_says_which_precision_it_used(monkeypatch, tiny_bert_path, capsy
     answer = json.loads(captured.out)
     assert set(answer) >= {"answer", "score", "probability", "start", "end"}
     assert "precision: bf16 (auto: " in captured.err
+
+
+def test_demo_refuses_bf16_without_native_support_before_writing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    out = tmp_path / "report"
+    assert main(["demo", "--quick", "--precision", "bf16", "--output", str(out)]) == 2
+    assert "no native bf16" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_demo_auto_says_and_records_what_it_chose(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    out = tmp_path / "report"
+    assert main(["demo", "--quick", "--output", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["precision"]["training"]["precision"] == "fp32"
+    assert results["precision"]["evaluation"]["precision_requested"] == "auto"
+    assert "precision: training fp32, evaluation fp32 (--precision auto:" in capsys.readouterr().out
+    assert "Precision: training fp32" in (out / "results.md").read_text()

@@ -18,6 +18,13 @@ class DemoOptions:
     student_epochs: float | None = field(
         default=None, metadata={"help": "epochs of student training (alone and distilled)"}
     )
+    precision: str | None = field(
+        default=None,
+        metadata={
+            "help": "fp32, bf16, fp16 (CUDA) or auto (default: the fastest this machine runs natively, "
+            "bf16 on CPUs with AMX / AVX512-BF16, else fp32)"
+        },
+    )
 
 
 def build_parser():
@@ -33,7 +40,11 @@ def main(argv: list[str]) -> int:
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()
     settings = replace_settings(
-        settings, seed=args.seed, teacher_epochs=args.teacher_epochs, student_epochs=args.student_epochs
+        settings,
+        seed=args.seed,
+        teacher_epochs=args.teacher_epochs,
+        student_epochs=args.student_epochs,
+        precision=args.precision,
     )
     run_demo(args.output, settings=settings)
     return 0

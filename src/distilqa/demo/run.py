@@ -26,7 +26,9 @@ class DemoSettings:
     """The demo's recipe; ``quick`` shrinks it to a smoke run of about a minute.
 
     Chosen by a recipe sweep to fit the 10-minute budget of a 2-core CPU; the student is distilled with the
-    paper's loss from cached logits. What it scores and why: docs/RESULTS.md, "What does the demo show?"."""
+    paper's loss from cached logits. ``precision`` ``auto`` trains and answers in bf16 where the CPU runs it
+    natively (AMX / AVX512-BF16), in fp32 elsewhere (see :mod:`distilqa.infra.precision`). What it scores and
+    why: docs/RESULTS.md, "What does the demo show?"."""
 
     teacher_epochs: float = 3.0
     student_epochs: float = 2.0
@@ -40,6 +42,7 @@ class DemoSettings:
     alpha_squad: float = 0.5
     student_layers: tuple[int, ...] = (0, 2, 4)
     seed: int = 42
+    precision: str = "auto"
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
 
@@ -115,16 +118,20 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def measure(model_dir: Path, dev, settings, device: str = "cpu") -> dict[str, Any]:
+def measure(model_dir: Path, dev, settings, device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
     """EM/F1, parameters, size on disk and questions/s of a saved model on the dev set (``settings`` gives
-    max_seq_length and doc_stride; ``device`` the torch device that answers), and its ``predictions``."""
+    max_seq_length and doc_stride; ``device`` the torch device that answers, in ``precision``), and its
+    ``predictions``."""
     from distilqa.infra.models import count_parameters, folder_size_mb
     from distilqa.qa.evaluation import evaluate_model
     from distilqa.qa.features import FeatureParams
     from distilqa.qa.predictor import QAPredictor
 
     predictor = QAPredictor.from_pretrained(
-        model_dir, params=FeatureParams(settings.max_seq_length, settings.doc_stride), device=device
+        model_dir,
+        params=FeatureParams(settings.max_seq_length, settings.doc_stride),
+        device=device,
+        precision=precision,
     )
     evaluation = evaluate_model(predictor, dev, batch_size=32)
     return {
@@ -148,12 +155,16 @@ def run_demo(
     from distilqa.infra.files import atomic_write_json, atomic_write_text
     from distilqa.infra.hardware import hardware_description
     from distilqa.infra.ownership import DEMO, check_output, claim_folder
+    from distilqa.infra.precision import resolve_precision
     from distilqa.qa.config import DataArguments, ModelArguments, QuestionAnsweringConfig
     from distilqa.qa.data import load_examples
     from distilqa.runs import FINAL_DIR, run_distill, run_train
 
     settings = settings or (DemoSettings.quick() if quick else DemoSettings())
     out = check_output(output, DEMO, "--output", {"demo data": demo_data("train").parent})
+    train_precision = resolve_precision(settings.precision, "cuda" if _cuda() else "cpu")
+    eval_precision = resolve_precision(settings.precision, "cpu")
+    half = {"bf16": train_precision.name == "bf16", "fp16": train_precision.name == "fp16"}
     base = minilm_path()
     claim_folder(out, DEMO, "--output")
     started = time.perf_counter()
@@ -166,6 +177,11 @@ def run_demo(
         print(f"\n=== {name} " + "=" * max(0, 70 - len(name)))
         return time.perf_counter()
 
+    print(
+        f"precision: training {train_precision.name}, evaluation {eval_precision.name} "
+        f"(--precision {settings.precision}: {train_precision.reason})"
+    )
+
     t = step(f"1/4 teacher: fine-tune MiniLM ({base.name}, 6 layers) for {settings.teacher_epochs:g} epochs")
     teacher_cfg = _config(
         QuestionAnsweringConfig,
@@ -173,6 +189,7 @@ def run_demo(
         out / "teacher",
         settings.teacher_epochs,
         settings.teacher_learning_rate,
+        **half,
     )
     run_train(ModelArguments(model_name_or_path=str(base)), data, teacher_cfg)
     teacher_dir = out / "teacher" / FINAL_DIR
@@ -190,6 +207,7 @@ def run_demo(
         out / "student-alone",
         settings.student_epochs,
         settings.student_learning_rate,
+        **half,
     )
     run_train(ModelArguments(model_name_or_path=str(student_init)), data, alone_cfg)
     timings["alone"] = time.perf_counter() - t
@@ -200,7 +218,7 @@ def run_demo(
     distill_cfg = _config(
         DistillationConfig, settings, out / "student-distilled", settings.student_epochs, settings.student_learning_rate,
         temperature=settings.temperature, alpha_ce=settings.alpha_ce, alpha_squad=settings.alpha_squad,
-        teacher_cache=str(out / "teacher-cache"),
+        teacher_cache=str(out / "teacher-cache"), **half,
     )  # fmt: skip
     run_distill(DistillModelArguments(teacher=str(teacher_dir), student=str(student_init)), data, distill_cfg)
     timings["distill"] = time.perf_counter() - t
@@ -213,7 +231,7 @@ def run_demo(
         ("student alone (3 layers)", out / "student-alone" / FINAL_DIR, timings["alone"]),
         ("student distilled (3 layers)", out / "student-distilled" / FINAL_DIR, timings["distill"]),
     ):
-        measured = measure(folder, dev, settings)
+        measured = measure(folder, dev, settings, precision=eval_precision.name)
         predictions.append(measured.pop("predictions"))
         row = {"model": name, **measured, "train_s": round(seconds, 1), "path": str(folder.relative_to(out))}
         rows.append(row)
@@ -228,13 +246,15 @@ def run_demo(
             "dev": f"built-in demo dev ({len(dev)} questions)",
         },
         "hardware": hardware,
+        "precision": {"training": train_precision.to_dict(), "evaluation": eval_precision.to_dict()},
         "total_s": round(time.perf_counter() - started, 1),
     }
     table = results_table(rows)
     atomic_write_json(out / "results.json", results)
     atomic_write_text(
         out / "results.md",
-        f"# distilqa demo\n\n{table}\n\nHardware: {hardware}. Total {results['total_s']:.0f} s.\n",
+        f"# distilqa demo\n\n{table}\n\nHardware: {hardware}. Precision: training {train_precision.name}, "
+        f"evaluation {eval_precision.name} ({train_precision.reason}). Total {results['total_s']:.0f} s.\n",
     )
     print("\n" + table)
     if settings.max_train_samples is not None and settings.max_train_samples < 100:
@@ -251,7 +271,7 @@ def run_demo(
             f"{gain_interval[1]:+.1f} F1 (paired bootstrap), a direction more than a size; docs/RESULTS.md has "
             "the 795-question SQuAD figures."
         )
-    print(f"Report: {out}  ({results['total_s']:.0f} s on {hardware})")
+    print(f"Report: {out}  ({results['total_s']:.0f} s on {hardware}, {train_precision.name})")
     return results
 
 
