@@ -68,8 +68,10 @@ class TrainingBenchmarkSettings:
     """What every mode shares.
 
     Args:
-        teacher, student (`str`): model folders or hub names. A teacher without a QA head (a base encoder) gets
-            a newly initialised, seeded one, saved under ``output_dir`` (enough for timing, not for accuracy).
+        teacher (`str`): the teacher's model folder (a run folder stands for its ``model/``) or hub name. One
+            without a QA head (a base encoder) gets a newly initialised, seeded one, saved under ``output_dir``
+            (enough for timing, not for accuracy).
+        student (`str`): the student's model folder or hub name, e.g. made by ``distilqa init-student``.
         train_file (`str`): SQuAD training data.
         output_dir (`str`): scratch folder (Trainer outputs, the cache).
         steps (`int`, defaults to 30): timed optimizer steps, after ``warmup_steps`` (defaults to 5) untimed ones.
