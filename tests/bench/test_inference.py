@@ -230,3 +230,22 @@ def test_default_backends_offer_bf16_only_where_it_is_native(monkeypatch):
     assert default_backends() == ["torch", "onnx", "onnx-int8"]
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     assert default_backends() == ["torch", "torch-bf16", "onnx", "onnx-int8"]
+
+
+def test_cli_defaults_to_the_native_backends_and_refuses_bf16_up_front(
+    monkeypatch, tiny_bert_path, tiny_squad, tmp_path, capsys
+):
+    import distilqa.infra.precision as precision
+    from distilqa.cli.benchmark_inference import build_parser
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    options = build_parser().parse(["--models", str(tiny_bert_path), "--data", str(tiny_squad)])
+    backends = next(o for o in options if hasattr(o, "backends")).backends
+    assert backends == ["torch", "onnx", "onnx-int8"]
+    out = tmp_path / "rows.json"
+    argv = ["benchmark", "inference", "--models", str(tiny_bert_path), "--data", str(tiny_squad),
+            "--backends", "torch", "torch-bf16", "--json", str(out), *WINDOWS]  # fmt: skip
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the CPU line, one error line
+    assert last.startswith("distilqa: error: --backends torch-bf16") and "native bf16" in last
+    assert not out.exists()

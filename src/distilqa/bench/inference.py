@@ -233,6 +233,12 @@ def plan(
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise InputError(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+    if "torch-bf16" in backends and "torch-bf16" not in default_backends():
+        # refused before anything is exported or measured, not after the first rows
+        raise InputError(
+            "--backends torch-bf16: this CPU has no native bf16 (AMX or AVX512-BF16), where it runs slower than "
+            "fp32; leave it out: the default measures every backend this CPU runs natively"
+        )
     jobs = []
     for index, model in enumerate(models):
         if not Path(model).is_dir():

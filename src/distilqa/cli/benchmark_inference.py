@@ -16,7 +16,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from distilqa.bench.inference import BACKENDS
+from distilqa.bench.inference import BACKENDS, default_backends
 
 
 @dataclass
@@ -27,7 +27,12 @@ class InferenceBenchmarkOptions:
         metadata={"help": "model folders: PyTorch (exported on the fly) or 'distilqa export' output"}
     )
     backends: list[str] = field(
-        default_factory=lambda: list(BACKENDS), metadata={"choices": BACKENDS, "help": "backends to measure"}
+        default_factory=default_backends,
+        metadata={
+            "choices": BACKENDS,
+            "help": "backends to measure (default: every one this CPU runs natively; torch-bf16 needs AMX or "
+            "AVX512-BF16)",
+        },
     )
     json: str | None = field(
         default=None, metadata={"help": "write the rows as a JSON list", "metavar": "OUT.json"}
