@@ -99,3 +99,25 @@ def test_windows_fill_the_batch_and_a_request_larger_than_it_runs_alone():
     assert _run(main()) == [["a"], ["b"], ["long"], ["c"], ["d"]]
     assert calls == [["a"], ["b"], ["long"], ["c", "d"]]  # 3+3 > 4: b opens the next batch; 9 runs alone
     assert sizes == [3, 3, 9, 2]
+
+
+def test_the_model_always_runs_on_one_thread_off_the_event_loop():
+    # intra-op thread pools belong to the calling thread: a model called from several threads builds several
+    threads = []
+
+    def model(items):
+        threads.append(threading.get_ident())
+        return items
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch=2, max_wait_ms=1)
+        await batcher.start()
+        await batcher.warm(["w"])
+        for wave in range(5):  # several batches, with other work in the default executor between them
+            await asyncio.gather(*(batcher.submit([f"{wave}-{i}"], str(i), 10) for i in range(4)))
+            await asyncio.gather(*(asyncio.to_thread(threading.get_ident) for _ in range(8)))
+        await batcher.stop()
+        return threading.get_ident()
+
+    loop_thread = _run(main())
+    assert len(threads) >= 11 and len(set(threads)) == 1 and threads[0] != loop_thread

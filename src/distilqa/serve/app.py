@@ -177,8 +177,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        await asyncio.to_thread(answer_batch, predictor, [WARMUP], options, batch_size)
         await batcher.start()
+        await batcher.warm([WARMUP])
         state["ready"] = True
         logger.info("ready: %s (%s)", model_name, predictor.backend)
         try:

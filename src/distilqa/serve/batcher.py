@@ -3,7 +3,9 @@
 Requests wait in a bounded :class:`asyncio.Queue` (full: :class:`Overloaded`, answered 503). One worker task takes
 the first waiting request, then more while their windows (the features a long context is cut into; each request
 says how many it has) fit in ``max_batch``, or until ``max_wait_ms`` have passed, and runs the model on all of them in a thread (:func:`asyncio.to_thread`), so health checks and new requests are served while
-it runs. A request not answered within its timeout gets :class:`BatchTimeout` (504) and is dropped from any batch
+it runs. That thread is always the same one: PyTorch's and onnxruntime's intra-op thread pools belong to the thread
+that calls them, so a model called from whichever thread of a shared pool is free builds a pool per calling thread
+and oversubscribes the cores. A request not answered within its timeout gets :class:`BatchTimeout` (504) and is dropped from any batch
 not yet started. When a batch of several requests raises, each request is run again alone, so one bad request
 fails only itself (:class:`BatchFailed`, 500). A request with more windows than ``max_batch`` runs alone; one that
 would overflow a batch opens the next one.
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,12 +69,15 @@ class MicroBatcher:
         self.queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=queue_size)
         self.on_batch = on_batch or (lambda size: None)
         self._worker: asyncio.Task | None = None
+        self._model_thread: ThreadPoolExecutor | None = None
         self._next: _Request | None = None  # taken from the queue, did not fit the last batch
 
     def depth(self) -> int:
         return self.queue.qsize()
 
     async def start(self) -> None:
+        if self._model_thread is None:
+            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="distilqa-model")
         if self._worker is None:
             self._worker = asyncio.create_task(self._loop())
 
@@ -81,6 +87,14 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        if self._model_thread is not None:
+            self._model_thread.shutdown(wait=False)
+            self._model_thread = None
+
+    async def warm(self, items: list[dict[str, Any]]) -> list[Any]:
+        """Run ``items`` on the model thread outside any batch (after :meth:`start`): the first call's costs
+        (thread pools, allocations) are paid before the first request."""
+        return await asyncio.get_running_loop().run_in_executor(self._model_thread, self.run_batch, items)
 
     async def submit(
         self, items: list[dict[str, Any]], request_id: str, timeout: float, windows: int | None = None
@@ -152,7 +166,7 @@ class MicroBatcher:
     async def _run(self, batch: list[_Request]) -> list[Any]:
         items = [item for request in batch for item in request.items]
         self.on_batch(sum(request.windows for request in batch))
-        results = await asyncio.to_thread(self.run_batch, items)
+        results = await asyncio.get_running_loop().run_in_executor(self._model_thread, self.run_batch, items)
         if len(results) != len(items):
             raise RuntimeError(f"the model returned {len(results)} results for {len(items)} questions")
         return results
