@@ -57,6 +57,28 @@ def test_a_request_bound_without_offline(tiny_bert_path, tiny_squad):
     assert _gone(result["server"]["pid"])
 
 
+def test_workers_are_all_ready_before_the_load_and_all_stopped(tiny_bert_path, tiny_squad):
+    from distilqa.bench.serve import ServeBenchmarkSettings, run_benchmark
+
+    settings = ServeBenchmarkSettings(data=str(tiny_squad), concurrency=4, duration=0, requests=12, malformed=20, threads=2, workers=2, max_seq_length=64, doc_stride=16, max_query_length=16)  # fmt: skip
+    result = run_benchmark(str(tiny_bert_path), settings, offline=False, log=lambda line: None)
+    assert result["load"]["requests"] == result["load"]["answered"] == 12
+    workers = result["server"]["ready_pids"]
+    assert len(workers) == 2 and result["server"]["pid"] not in workers  # the parent serves nothing
+    assert result["server"]["exit_code"] == 0 and all(
+        _gone(pid) for pid in [result["server"]["pid"], *workers]
+    )
+    assert result["malformed"]["answered_4xx"] == 20 and "2 workers of 1" in result["hardware"]
+
+
+def test_more_workers_than_threads_is_refused():
+    from distilqa.bench.serve import ServeBenchmarkSettings
+    from distilqa.errors import InputError
+
+    with pytest.raises(InputError, match="--workers 3 is more than --threads 2"):
+        ServeBenchmarkSettings(data="d.json", threads=2, workers=3)
+
+
 @pytest.mark.parametrize("which", ["model", "data"])
 def test_bad_input_is_one_line_and_exit_2(which, tiny_bert_path, tiny_squad, tmp_path, capsys):
     model = tmp_path / "nope" if which == "model" else tiny_bert_path

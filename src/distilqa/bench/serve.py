@@ -12,6 +12,7 @@ after the server is gone, so the two never share the CPU.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -43,8 +44,9 @@ class ServeBenchmarkSettings:
         duration (`float`, defaults to 30): seconds of load (the bound; 0: only ``requests`` bounds it).
         requests (`int`, *optional*): stop after this many requests (whichever of the two comes first).
         malformed (`int`, defaults to 10000): malformed requests sent in a row after the load (0: none).
-        threads (`int`, *optional*): intra-op threads of the server and of the offline run (default: all
-            logical CPUs).
+        threads (`int`, *optional*): intra-op threads of the server (shared out among its workers) and of the
+            offline run (default: all logical CPUs).
+        workers (`int`, defaults to 1): the server's --workers; each worker gets threads // workers threads.
         max_batch (`int`, defaults to 32): the server's --max_batch (windows per model call) and the offline
             batch size.
         max_wait_ms (`float`, defaults to 5): the server's --max_wait_ms.
@@ -59,6 +61,7 @@ class ServeBenchmarkSettings:
     requests: int | None = None
     malformed: int = 10_000
     threads: int | None = None
+    workers: int = 1
     max_batch: int = 32
     max_wait_ms: float = 5.0
     startup_s: float = 300.0
@@ -67,7 +70,7 @@ class ServeBenchmarkSettings:
     max_query_length: int = WINDOW.max_query_length
 
     def __post_init__(self):
-        for name in ("concurrency", "max_batch", "limit", "requests", "threads"):
+        for name in ("concurrency", "max_batch", "limit", "requests", "threads", "workers"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InputError(f"--{name} must be >= 1, got {value}")
@@ -77,6 +80,8 @@ class ServeBenchmarkSettings:
             raise InputError("--duration 0 needs --requests N: the load must be bounded")
         if not self.threads:
             self.threads = os.cpu_count() or 1
+        if self.workers > self.threads:
+            raise InputError(f"--workers {self.workers} is more than --threads {self.threads}: each worker needs a thread")  # fmt: skip
 
     def windowing(self) -> list[str]:
         return ["--max_seq_length", str(self.max_seq_length), "--doc_stride", str(self.doc_stride), "--max_query_length", str(self.max_query_length)]  # fmt: skip
@@ -97,13 +102,14 @@ class ServerProcess:
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
         self.exit_code: int | None = None
+        self.ready_pids: set[int] = set()  # the processes that answered /readyz (the workers)
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
 
     def __enter__(self) -> ServerProcess:
         s = self.settings
-        threads = str(s.threads)
+        threads = str(s.threads // s.workers)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
-        command = [sys.executable, "-m", "distilqa.cli", "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), *s.windowing(), "--max_batch", str(s.max_batch), "--max_wait_ms", str(s.max_wait_ms), "--log_level", "warning"]  # fmt: skip
+        command = [sys.executable, "-m", "distilqa.cli", "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), *s.windowing(), "--max_batch", str(s.max_batch), "--max_wait_ms", str(s.max_wait_ms), "--workers", str(s.workers), "--log_level", "warning"]  # fmt: skip
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
         try:
             self._wait_ready()
@@ -113,14 +119,20 @@ class ServerProcess:
         return self
 
     def _wait_ready(self) -> None:
+        """Until every worker answered /readyz (each names its pid): a worker still loading accepts no
+        connection, so load started earlier would land on the first ready ones and stay there (keep-alive)."""
         from distilqa.bench.serve_load import get
 
-        deadline = time.monotonic() + self.settings.startup_s
+        deadline, ready = time.monotonic() + self.settings.startup_s, self.ready_pids
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited {self.process.returncode} before it was ready: {self.log_tail()}")  # fmt: skip
-            if get(self.port, "/readyz", timeout=2.0)[0] == 200:
-                return
+            status, body = get(self.port, "/readyz", timeout=2.0)
+            if status == 200:
+                ready.add(json.loads(body).get("pid"))
+                if len(ready) >= self.settings.workers:
+                    return
+                continue
             time.sleep(0.2)
         raise RuntimeError(
             f"the server was not ready within {self.settings.startup_s:g} s: {self.log_tail()}"
@@ -198,12 +210,12 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         malformed = None
         if settings.malformed:
             log(f"malformed: {settings.malformed} requests in a row ...")
-            rss_before = serve_load.process_rss_mb(pid)
+            rss_before = serve_load.process_rss_mb(pid, children=settings.workers > 1)
             malformed = serve_load.run_malformed(server.port, settings.malformed)
             malformed.update(
                 ready_after=serve_load.get(server.port, "/readyz")[0],
                 rss_before_mb=rss_before,
-                rss_after_mb=serve_load.process_rss_mb(pid),
+                rss_after_mb=serve_load.process_rss_mb(pid, children=settings.workers > 1),
             )
         exit_code = server.stop()
     answered = load.statuses.get("200", 0)
@@ -223,7 +235,7 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         },
         "batches": serve_load.batch_summary(before, after),
         "malformed": malformed,
-        "server": {"pid": pid, "exit_code": exit_code},
+        "server": {"pid": pid, "exit_code": exit_code, "ready_pids": sorted(server.ready_pids)},
         "offline": None,
         "served_over_offline": None,
     }
@@ -231,7 +243,8 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         result["offline"] = measure_offline(model, backend, settings)
         served, batch = result["load"]["throughput_qps"], result["offline"]["qps_batch"]
         result["served_over_offline"] = round(served / batch, 3) if served and batch else None
-    result.update(hardware=f"{cpu_line()}, {settings.threads} threads", load_average=load_average, settings=asdict(settings))  # fmt: skip
+    per_worker = f" ({settings.workers} workers of {settings.threads // settings.workers})" if settings.workers > 1 else ""  # fmt: skip
+    result.update(hardware=f"{cpu_line()}, {settings.threads} threads{per_worker}", load_average=load_average, settings=asdict(settings))  # fmt: skip
     return result
 
 
@@ -299,7 +312,7 @@ def markdown_report(result: dict[str, Any]) -> str:
         f"Model: {result['model']}; data: {s['data']} ({result['num_questions']} questions, one per request, "
         f"cycling), max_seq_length {s['max_seq_length']}, doc_stride {s['doc_stride']}; {s['concurrency']} "
         f"keep-alive clients on loopback for {bounds} ({load['requests']} requests in {load['seconds']:g} s); server "
-        f"--max_batch {s['max_batch']} windows, --max_wait_ms {s['max_wait_ms']:g}; offline: the same questions at "
+        f"--workers {s.get('workers', 1)}, --max_batch {s['max_batch']} windows, --max_wait_ms {s['max_wait_ms']:g}; offline: the same questions at "
         f"batch {s['max_batch']} in one process. Latency is per request, client side.",
         f"Hardware: {result['hardware']}; {versions()}"
         + (f"; load average before the run {result['load_average']}" if result.get("load_average") else "")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import threading
 import time
@@ -180,13 +181,30 @@ def run_malformed(port: int, count: int) -> dict[str, Any]:
     }
 
 
-def process_rss_mb(pid: int) -> float | None:
-    """``VmRSS`` of process ``pid`` in MB (10^6 bytes), from /proc; `None` where there is no /proc."""
+def child_pids(pid: int) -> list[int]:
+    """The child processes of ``pid`` (from /proc; empty where there is none)."""
+    children = []
     try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) * 1024 / 1e6, 1)
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="utf-8") as handle:
+                children += [int(c) for c in handle.read().split()]
     except OSError:
         pass
-    return None
+    return children
+
+
+def process_rss_mb(pid: int, children: bool = False) -> float | None:
+    """``VmRSS`` of process ``pid`` in MB (10^6 bytes), from /proc; `None` where there is no /proc.
+
+    ``children=True`` adds the RSS of its child processes (the workers of ``distilqa serve --workers N``).
+    """
+    total = None
+    for one in [pid, *(child_pids(pid) if children else [])]:
+        try:
+            with open(f"/proc/{one}/status", encoding="utf-8") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total = (total or 0.0) + int(line.split()[1]) * 1024 / 1e6
+        except OSError:
+            pass
+    return None if total is None else round(total, 1)
