@@ -219,11 +219,11 @@ def test_bad_input_in_a_child_process_comes_back_as_one_line():
 
 
 def test_negative_alpha_hidden_is_refused_before_any_mode_runs(tmp_path, tiny_bert_path):
-    with pytest.raises(InputError, match="--alpha-hidden must be >= 0, got -1"):
+    with pytest.raises(InputError, match="--alpha_hidden must be >= 0, got -1"):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_hidden=-1.0)
     with pytest.raises(
         InputError,
-        match=r"--alpha-attention must be > 0 \(the attention mode times that term\) and --attention-relation-heads >= 1, got 0.0",
+        match=r"--alpha_attention must be > 0 \(the attention mode times that term\) and --attention_relation_heads >= 1, got 0.0",
     ):
         settings(tmp_path, tiny_bert_path, tiny_bert_path, alpha_attention=0.0)
 

@@ -71,10 +71,10 @@ def test_without_vocab_from_the_vocabulary_is_the_teachers(tiny_bert_path, tmp_p
 @pytest.mark.parametrize(
     ("content", "extra", "match"),
     [
-        (None, [], "--vocab-from .*missing.json does not exist; give the SQuAD"),
+        (None, [], "--vocab_from .*missing.json does not exist; give the SQuAD"),
         ('{"foo": 1}', [], "unknown schema"),
         ("[]", [], "holds no questions"),
-        ('{"foo": 1}', ["--vocab-size", "-1"], "--vocab-size -1 is negative"),
+        ('{"foo": 1}', ["--vocab-size", "-1"], "--vocab_size -1 is negative"),
     ],
 )
 def test_bad_vocab_from_is_one_line(tiny_bert_path, tmp_path, capsys, content, extra, match):
@@ -91,7 +91,7 @@ def test_bad_vocab_from_is_one_line(tiny_bert_path, tmp_path, capsys, content, e
 def test_vocab_size_needs_vocab_from(tiny_bert_path, tmp_path, capsys):
     line = one_error_line(*run(capsys, "init-student", "--teacher", str(tiny_bert_path),
                           "--output", str(tmp_path / "s"), "--vocab-size", "10"))  # fmt: skip
-    assert "--vocab-size needs --vocab-from" in line
+    assert "--vocab_size needs --vocab_from" in line
 
 
 def test_a_trimmed_student_trains_and_evaluates_on_text_outside_its_vocabulary(

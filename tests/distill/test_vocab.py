@@ -244,7 +244,7 @@ def test_other_tokenizer_types_are_refused(tmp_path):
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
     with pytest.raises(
-        InputError, match="^--vocab-from supports WordPiece tokenizers; this teacher's is BPE$"
+        InputError, match="^--vocab_from supports WordPiece tokenizers; this teacher's is BPE$"
     ):
         backend_json(tokenizer)
     with pytest.raises(InputError, match="supports WordPiece"):

@@ -159,7 +159,7 @@ def test_failed_parity_writes_nothing(tiny_distilbert_path, tmp_path, capsys):
     )
     assert code == 2
     error = capsys.readouterr().err
-    assert "parity check failed" in error and "--force" in error and "--max-logit-diff" in error
+    assert "parity check failed" in error and "--force" in error and "--max_logit_diff" in error
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary folder left behind either
 

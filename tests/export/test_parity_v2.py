@@ -64,7 +64,7 @@ def test_an_export_that_flips_the_split_fails(check_parts):
     result = check.compare_backend(Backend(model, names, cls_shift=50.0), quantized=True)
     assert result["answered"] == 0.0 and result["no_answer_flips"] == check.scores["answered"] > 0.02
     assert len(check.failures) == 1 and "flips the answer / no-answer decision" in check.failures[0]
-    assert "--max-no-answer-flips 0.02" in check.failures[0]
+    assert "--max_no_answer_flips 0.02" in check.failures[0]
     # within a tolerance that allows it, the same export passes
     lenient = ParityCheck(model, tokenizer, examples, SMALL, ParityTolerance(1e9, 0.0, 100.0, 1.0), 8, null_threshold=threshold)  # fmt: skip
     lenient.compare_backend(Backend(model, names, cls_shift=50.0), quantized=False)

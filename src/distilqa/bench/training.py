@@ -113,13 +113,13 @@ class TrainingBenchmarkSettings:
 
         if self.steps < 1 or self.warmup_steps < 0:
             raise InputError(
-                f"--steps must be >= 1 and --warmup-steps >= 0, got {self.steps} and {self.warmup_steps}"
+                f"--steps must be >= 1 and --warmup_steps >= 0, got {self.steps} and {self.warmup_steps}"
             )
         if self.alpha_hidden < 0:
-            raise InputError(f"--alpha-hidden must be >= 0, got {self.alpha_hidden}")
+            raise InputError(f"--alpha_hidden must be >= 0, got {self.alpha_hidden}")
         if self.alpha_attention <= 0 or self.attention_relation_heads < 1:
             raise InputError(
-                f"--alpha-attention must be > 0 (the attention mode times that term) and --attention-relation-heads >= 1, got {self.alpha_attention} and {self.attention_relation_heads}"
+                f"--alpha_attention must be > 0 (the attention mode times that term) and --attention_relation_heads >= 1, got {self.alpha_attention} and {self.attention_relation_heads}"
             )
         if self.max_train_samples is None:
             self.max_train_samples = (self.warmup_steps + self.steps) * self.batch_size

@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
 
     options = predict_options(args)
     # Checked, not created: a run that fails on its input leaves no output folder behind.
-    out = check_output(args.output_dir, EVALUATE, "--output-dir", {"model": args.model, "--data file": args.data}) if args.output_dir else None  # fmt: skip
+    out = check_output(args.output_dir, EVALUATE, "--output_dir", {"model": args.model, "--data file": args.data}) if args.output_dir else None  # fmt: skip
     examples = load_examples(args.data, split=args.split, check_offsets="ignore", limit=args.limit)
     predictor = load_predictor(args, args.model)
     evaluation = evaluate_model(
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
             predictor.null_threshold if options.null_threshold is None else options.null_threshold
         )
     if out is not None:
-        claim_folder(out, EVALUATE, "--output-dir")
+        claim_folder(out, EVALUATE, "--output_dir")
         atomic_write_json(out / "predictions.json", result.predictions)
         atomic_write_json(out / "nbest_predictions.json", result.nbest)
         if examples.version_2:

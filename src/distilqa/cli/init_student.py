@@ -34,7 +34,7 @@ class InitStudentOptions:
     vocab_size: int | None = field(
         default=None,
         metadata={
-            "help": "with --vocab-from: keep only the N most frequent of those tokens (special tokens and single "
+            "help": "with --vocab_from: keep only the N most frequent of those tokens (special tokens and single "
             "characters are kept on top)"
         },
     )
@@ -70,9 +70,9 @@ def main(argv: list[str]) -> int:
 
     layers = parse_layers(args.layers) if args.layers is not None else None
     if args.vocab_size is not None and args.vocab_size < 0:
-        raise InputError(f"--vocab-size {args.vocab_size} is negative; give 0 or more")
+        raise InputError(f"--vocab_size {args.vocab_size} is negative; give 0 or more")
     if args.vocab_size is not None and not args.vocab_from:
-        raise InputError("--vocab-size needs --vocab-from TRAIN_FILE (the data that chooses the tokens)")
+        raise InputError("--vocab_size needs --vocab_from TRAIN_FILE (the data that chooses the tokens)")
     # Checked before loading the teacher, which may take a while; save_student checks again.
     output = check_output_folder(args.output, args.force, teacher=args.teacher)
     tokenizer, counts = args.teacher, None

@@ -95,7 +95,7 @@ def main(argv: list[str]) -> int:
     if args.output:
         from distilqa.infra.ownership import check_output
 
-        check_output(args.output, None, "--output", {"--input file": args.input, "--context-file": args.context_file, "model": args.model})  # fmt: skip
+        check_output(args.output, None, "--output", {"--input file": args.input, "--context_file": args.context_file, "model": args.model})  # fmt: skip
     predictor = load_predictor(args, args.model)
     if predictor.precision.name != "fp32" or args.precision not in (None, "fp32"):
         print(f"precision: {describe_precision(predictor.precision)}", file=sys.stderr)

@@ -57,12 +57,12 @@ class AugmentConfig:
         if self.copies < 1:
             raise InputError(f"copies (--copies) must be >= 1, got {self.copies}")
         if not 0.0 < self.replace_prob <= 1.0:
-            raise InputError(f"replace_prob (--replace-prob) must be in (0, 1], got {self.replace_prob}")
+            raise InputError(f"replace_prob (--replace_prob) must be in (0, 1], got {self.replace_prob}")
         if self.neighbours < 1:
             raise InputError(f"neighbours (--neighbours) must be >= 1, got {self.neighbours}")
         if not 0.0 <= self.min_probability < 1.0:
             raise InputError(
-                f"min_probability (--min-probability) must be in [0, 1), got {self.min_probability}"
+                f"min_probability (--min_probability) must be in [0, 1), got {self.min_probability}"
             )
 
 
@@ -238,7 +238,7 @@ def augment_examples(
     rows = (list(examples.rows) if config.include_original else []) + variants
     if not rows:
         raise InputError(
-            "no questions left: no variant could be made or all fell below min_probability; lower --min-probability"
+            "no questions left: no variant could be made or all fell below min_probability; lower --min_probability"
         )
     summary = {
         "questions": len(examples),

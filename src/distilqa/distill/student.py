@@ -55,14 +55,14 @@ def choose_layers(
     """
     total = num_teacher_layers
     if layers is not None and num_layers is not None:
-        raise InputError("give --layers or --num-layers, not both")
+        raise InputError("give --layers or --num_layers, not both")
     if layers is None:
         if num_layers is not None:
             if num_layers < 1:
-                raise InputError(f"--num-layers must be at least 1, got {num_layers}")
+                raise InputError(f"--num_layers must be at least 1, got {num_layers}")
             if num_layers >= total:
                 raise InputError(
-                    f"--num-layers {num_layers} keeps every layer of a {total}-layer teacher; choose fewer than "
+                    f"--num_layers {num_layers} keeps every layer of a {total}-layer teacher; choose fewer than "
                     f"{total}, or list all layers explicitly with --layers {','.join(map(str, range(total)))}"
                 )
             return evenly_spaced_layers(num_layers, total)

@@ -46,13 +46,13 @@ def backend_json(tokenizer) -> dict[str, Any]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise InputError(
-            f"--vocab-from supports WordPiece tokenizers; this teacher's is {type(tokenizer).__name__} "
+            f"--vocab_from supports WordPiece tokenizers; this teacher's is {type(tokenizer).__name__} "
             "(not a fast tokenizer)"
         )
     definition = json.loads(backend.to_str())
     kind = definition.get("model", {}).get("type")
     if kind != "WordPiece":
-        raise InputError(f"--vocab-from supports WordPiece tokenizers; this teacher's is {kind}")
+        raise InputError(f"--vocab_from supports WordPiece tokenizers; this teacher's is {kind}")
     return definition
 
 
@@ -65,12 +65,12 @@ def read_texts(files: list[str | os.PathLike]) -> collections.Counter[str]:
     from distilqa.qa.data import load_examples
 
     if not files:
-        raise InputError("--vocab-from needs at least one training file")
+        raise InputError("--vocab_from needs at least one training file")
     texts: collections.Counter[str] = collections.Counter()
     for path in files:
         if not Path(path).is_file():
             what = "is a folder" if Path(path).is_dir() else "does not exist"
-            raise InputError(f"--vocab-from {path} {what}; give the SQuAD .json/.jsonl training file")
+            raise InputError(f"--vocab_from {path} {what}; give the SQuAD .json/.jsonl training file")
         examples = load_examples(path, check_offsets="ignore")
         for row in examples:
             texts[row["question"]] += 1
@@ -132,7 +132,7 @@ def choose_vocab(tokenizer, counts: collections.Counter[int], size: int | None =
         InputError: ``size`` below 0.
     """
     if size is not None and size < 0:
-        raise InputError(f"--vocab-size {size} is negative; give 0 or more")
+        raise InputError(f"--vocab_size {size} is negative; give 0 or more")
     specials = special_ids(tokenizer)
     always = set(specials) | set(single_character_ids(tokenizer))
     known = set(tokenizer.get_vocab().values())

@@ -165,7 +165,7 @@ def export_model(
         if failures and not force:
             error = ParityError(
                 f"parity check failed, nothing written to {output}: {'; '.join(failures)}; relax the tolerance, "
-                "try other quantization settings (--per-channel, --quantize-ops MatMul), or pass --force"
+                "try other quantization settings (--per_channel, --quantize_ops MatMul), or pass --force"
             )
             error.report = report
             raise error

@@ -48,12 +48,12 @@ class ParityTolerance:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}; pass --{name} 0 or more")
         if not 0.0 <= self.min_span_agreement <= 1.0:
             raise InputError(
-                f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min-span-agreement 0.9"
+                f"min_span_agreement must lie in [0, 1], got {self.min_span_agreement}; pass e.g. --min_span_agreement 0.9"
             )
         if not 0.0 <= self.max_no_answer_flips <= 1.0:
             raise InputError(
                 f"max_no_answer_flips must lie in [0, 1], got {self.max_no_answer_flips}; pass e.g. "
-                "--max-no-answer-flips 0.02"
+                "--max_no_answer_flips 0.02"
             )
 
 
@@ -132,19 +132,19 @@ class ParityCheck:
             self.failures.append(
                 f"{kind} flips the answer / no-answer decision of {result['no_answer_flips']:.1%} of the questions "
                 f"(answered {self.scores['answered']:.1%} -> {result['answered']:.1%}, no-answer threshold "
-                f"{self.null_threshold:g}) > --max-no-answer-flips {tol.max_no_answer_flips:g}"
+                f"{self.null_threshold:g}) > --max_no_answer_flips {tol.max_no_answer_flips:g}"
             )
         if not quantized and result["max_abs_logit_diff"] > tol.max_logit_diff:
             self.failures.append(
-                f"fp32 max |logit diff| {diff:.2e} > --max-logit-diff {tol.max_logit_diff:g}"
+                f"fp32 max |logit diff| {diff:.2e} > --max_logit_diff {tol.max_logit_diff:g}"
             )
         if quantized and result["span_agreement"] < tol.min_span_agreement:
             self.failures.append(
-                f"INT8 span agreement {result['span_agreement']:.1%} < --min-span-agreement {tol.min_span_agreement:g}"
+                f"INT8 span agreement {result['span_agreement']:.1%} < --min_span_agreement {tol.min_span_agreement:g}"
             )
         if quantized and -result["f1_change"] > tol.max_f1_drop:
             self.failures.append(
-                f"INT8 F1 drop {-result['f1_change']:.2f} > --max-f1-drop {tol.max_f1_drop:g} (95% interval "
+                f"INT8 F1 drop {-result['f1_change']:.2f} > --max_f1_drop {tol.max_f1_drop:g} (95% interval "
                 f"of the change on these {len(self.predictions)} questions: {low:+.2f} to {high:+.2f})"
             )
         return result

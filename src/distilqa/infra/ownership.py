@@ -7,7 +7,7 @@ Every folder distilqa creates as an output holds a small ``.distilqa`` JSON file
 ``kind`` is one of :data:`KINDS`. Folders written whole (:func:`distilqa.infra.files.atomic_directory`: a
 ``model/``, an init-student folder, an ONNX export, a teacher cache) also list the files written, so a file
 added later by someone else is seen. Run folders (``train`` / ``distill`` ``output_dir``, ``evaluate
---output-dir``, the demo's report folder) get the marker when they are created (:func:`claim_folder`).
+--output_dir``, the demo's report folder) get the marker when they are created (:func:`claim_folder`).
 
 :func:`check_output` is the one rule every command applies to its outputs before any work:
 

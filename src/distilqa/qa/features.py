@@ -57,20 +57,20 @@ def validate_feature_params(tokenizer, params: FeatureParams) -> None:
     if isinstance(limit, int) and 0 < limit < 100_000 and params.max_seq_length > limit:
         raise InputError(
             f"max_seq_length {params.max_seq_length} exceeds the tokenizer's model_max_length {limit}; "
-            f"pass --max-seq-length {limit} or less"
+            f"pass --max_seq_length {limit} or less"
         )
     special = tokenizer.num_special_tokens_to_add(pair=True)
     room = params.max_seq_length - params.max_query_length - special
     if room <= 0:
         raise InputError(
             f"max_seq_length {params.max_seq_length} leaves no room for context after max_query_length "
-            f"{params.max_query_length} and {special} special tokens; raise --max-seq-length or lower --max-query-length"
+            f"{params.max_query_length} and {special} special tokens; raise --max_seq_length or lower --max_query_length"
         )
     if params.doc_stride >= room:
         raise InputError(
             f"doc_stride {params.doc_stride} must be smaller than the context room per window "
             f"(max_seq_length {params.max_seq_length} - max_query_length {params.max_query_length} - "
-            f"{special} special tokens = {room}); lower --doc-stride (e.g. {room // 2}) or --max-query-length"
+            f"{special} special tokens = {room}); lower --doc_stride (e.g. {room // 2}) or --max_query_length"
         )
 
 
