@@ -238,9 +238,9 @@ CASES = [
     Case("data-missing", lambda c: evaluate(c, str(c.root / "in" / "nope.json")), ["nope.json", "does not exist"]),
     Case("existing-output-kept", lambda c: evaluate(c, c.file("bad.json", "{nope")), ["bad.json"], setup=existing_output),
     # -- windowing and post-processing options --------------------------------------------------------------------
-    Case("doc-stride-too-large", lambda c: evaluate(c, None, "--doc-stride", "500"), ["doc_stride 500", "--doc-stride"]),
-    Case("question-longer-than-window", lambda c: evaluate(c, c.data([{**ROW, "question": LONG_QUESTION}]), "--max-seq-length", "64", "--doc-stride", "16", "--max-query-length", "64"), ["max_seq_length 64", "--max-query-length"]),  # fmt: skip
-    Case("max-seq-length-too-long", lambda c: evaluate(c, None, "--max-seq-length", "1024"), ["model_max_length 512", "--max-seq-length"]),
+    Case("doc-stride-too-large", lambda c: evaluate(c, None, "--doc-stride", "500"), ["doc_stride 500", "--doc_stride"]),
+    Case("question-longer-than-window", lambda c: evaluate(c, c.data([{**ROW, "question": LONG_QUESTION}]), "--max-seq-length", "64", "--doc-stride", "16", "--max-query-length", "64"), ["max_seq_length 64", "--max_query_length"]),  # fmt: skip
+    Case("max-seq-length-too-long", lambda c: evaluate(c, None, "--max-seq-length", "1024"), ["model_max_length 512", "--max_seq_length"]),
     Case("n-best-zero", lambda c: evaluate(c, None, "--n-best", "0"), ["n_best", "--n_best"]),
     Case("max-answer-length-zero", lambda c: evaluate(c, None, "--max-answer-length", "-1"), ["max_answer_length", "--max_answer_length"]),
     Case("batch-size-zero", lambda c: evaluate(c, None, "--batch-size", "0"), ["--batch_size"]),
@@ -254,8 +254,8 @@ CASES = [
     Case("different-tokenizers-required-same", lambda c: distill(c, "--require_same_tokenizer", "true", student="other"), ["other-vocab", "do not share a tokenizer", "--require_same_tokenizer"]),  # fmt: skip
     Case("teacher-not-qa", lambda c: distill(c, teacher="base"), ["base-encoder", "not a question-answering model"]),
     # -- outputs that cannot be written (a path under a regular file stops root too) -------------------------
-    Case("evaluate-output-under-file", lambda c: [*evaluate(c)[:-3], "--output-dir", c.a_file() + "/x"], ["--output-dir", "a-file", "is a file"]),  # fmt: skip
-    Case("evaluate-output-is-file", lambda c: [*evaluate(c)[:-3], "--output-dir", c.a_file()], ["--output-dir", "a-file", "is a file"]),  # fmt: skip
+    Case("evaluate-output-under-file", lambda c: [*evaluate(c)[:-3], "--output-dir", c.a_file() + "/x"], ["--output_dir", "a-file", "is a file"]),  # fmt: skip
+    Case("evaluate-output-is-file", lambda c: [*evaluate(c)[:-3], "--output-dir", c.a_file()], ["--output_dir", "a-file", "is a file"]),  # fmt: skip
     Case("predict-output-under-file", lambda c: predict(c, "--question", "Who?", "--context", "Ada.", "--output", c.a_file() + "/x.json"), ["--output", "a-file"]),  # fmt: skip
     Case("train-output-under-file", lambda c: [*train(c), "--output_dir", c.a_file() + "/run"], ["output_dir", "a-file"]),
     Case("distill-cache-under-file", lambda c: distill(c, "--teacher_cache", c.a_file() + "/cache"), ["teacher_cache", "a-file"]),
@@ -300,7 +300,7 @@ CASES = [
     Case("init-student-truncated-teacher", lambda c: init_student(c, "--layers", "0", teacher="truncated"), ["truncated", "corrupted or truncated"]),  # fmt: skip
     # -- usage errors: one line, not the usage dump (every command: tests/cli/test_errors.py) ----------------------
     Case("augment-copies-zero", lambda c: augment(c, "--copies", "0"), ["--copies", ">= 1"]),
-    Case("augment-replace-prob", lambda c: augment(c, "--replace-prob", "1.5"), ["--replace-prob", "(0, 1]"]),
+    Case("augment-replace-prob", lambda c: augment(c, "--replace-prob", "1.5"), ["--replace_prob", "(0, 1]"]),
     Case("augment-output-is-folder", lambda c: [*augment(c)[:-2], "--output", str(c.root)], ["--output", "is a folder"]),
     Case("augment-teacher-missing", lambda c: ["augment", "--teacher", str(c.root / "no-model"), "--data", c.data(), "--output", c.out + ".json"], ["no-model", "does not exist"]),  # fmt: skip
     Case("augment-bad-offsets", lambda c: augment(c, data=c.data([{**ROW, "answers": {"text": ["Ada"], "answer_start": [3]}}])), ["data.json", "answer_start"]),  # fmt: skip
@@ -310,7 +310,7 @@ CASES = [
     Case("score-missing-argument", lambda c: ["score", c.data()], ["distilqa score", "predictions"]),
     Case("predict-unknown-option", lambda c: predict(c, "--questoin", "x"), ["distilqa predict", "--questoin"]),
     Case("init-student-bad-int", lambda c: init_student(c, "--num-layers", "two"), ["--num_layers", "invalid int value"]),
-    Case("init-student-vocab-from-missing", lambda c: init_student(c, "--vocab-from", str(c.root / "no.json")), ["--vocab-from", "no.json", "does not exist"]),
+    Case("init-student-vocab-from-missing", lambda c: init_student(c, "--vocab-from", str(c.root / "no.json")), ["--vocab_from", "no.json", "does not exist"]),
     Case("init-student-vocab-from-not-squad", lambda c: init_student(c, "--vocab-from", c.file("v.json", {"a": 1})), ["v.json", "unknown schema"]),
     Case("unknown-command", lambda c: ["evalute"], ["unknown command 'evalute'"]),
     Case("unknown-benchmark", lambda c: ["benchmark", "speed"], ["unknown benchmark 'speed'"]),

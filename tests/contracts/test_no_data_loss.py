@@ -296,18 +296,18 @@ CASES = [
             "--output",
             c.data,
         ],
-        ["--output", "is the --context-file"],
+        ["--output", "is the --context_file"],
     ),  # fmt: skip
     # -- evaluate -------------------------------------------------------------------------------------------
     Case(
         "evaluate-output-is-a-user-folder",
         lambda c: evaluate(c, c.user_folder("mine")),
-        ["--output-dir", "did not make"],
+        ["--output_dir", "did not make"],
     ),  # fmt: skip
     Case(
         "evaluate-output-is-the-model",
         lambda c: evaluate(c, c.teacher),
-        ["--output-dir", "is the model folder"],
+        ["--output_dir", "is the model folder"],
     ),
     Case(
         "evaluate-output-is-a-train-run",
