@@ -129,6 +129,13 @@ def recorded(out: Path) -> set[str]:
 
 
 def main(argv=None) -> int:
+    from distilqa.infra.console import console
+
+    with console():  # the library's INFO messages (teacher cache, resume, ...) on stdout
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     from distilqa.distill.config import DistillationConfig, DistillModelArguments
     from distilqa.distill.student import init_student, save_student
     from distilqa.infra.models import resolve_model

@@ -328,6 +328,13 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    from distilqa.infra.console import console
+
+    with console():  # the library's INFO messages (teacher cache, resume, ...) on stdout
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     args = parse_args(argv)
     began = time.monotonic()
     try:

@@ -13,6 +13,9 @@ Output folder layout::
                              with SQuAD 2.0 eval data also distilqa_threshold.json, the F1-best no-answer threshold
       metrics.json           final metrics, hyperparameters, timings
       eval_predictions.json  the final model's answers on the eval set {question id: answer} (with --eval_file)
+
+What a run does on the way is logged (``logging``; the CLI prints it, :mod:`distilqa.infra.console`); its results
+(the summary table, the teacher's score) are printed, as the commands' own output that ``--quiet`` keeps.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def _resume_arg(config, resume: bool):
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", config.output_dir)
         return None
     if config.process_index == 0:
-        print(f"Resuming from {checkpoint}")
+        logger.info("Resuming from %s", checkpoint)
     return str(checkpoint)
 
 

@@ -11,6 +11,7 @@ eval mode and draws no random numbers.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import shutil
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_resume_from_a_checkpoint_with_the_cache(setup, tmp_path):
     assert max_weight_difference(straight, resumed) < 1e-6
 
 
-def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, capsys):
+def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, caplog):
     path = Path(shutil.copytree(setup["cache"].path, tmp_path / "cache"))
     params = FeatureParams(72, 24, 20)
     examples = load_examples(squad_file("train.json"), limit=QUESTIONS)
@@ -195,9 +196,11 @@ def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, capsys):
     with pytest.raises(CacheInvalidError, match="built for other inputs"):
         TeacherCache.load(path, fingerprint.digest)
     config = make_config(tmp_path / "out", max_seq_length=72)
-    capsys.readouterr()
-    cache = TeacherCache.load_or_build(path, setup["teacher"], setup["tokenizer"], features, config)
-    assert "max_seq_length 64 -> 72" in capsys.readouterr().out
+    with caplog.at_level(
+        logging.INFO, logger="distilqa"
+    ):  # the library logs; the CLI prints it (infra.console)
+        cache = TeacherCache.load_or_build(path, setup["teacher"], setup["tokenizer"], features, config)
+    assert "max_seq_length 64 -> 72" in caplog.text
     assert cache.built and cache.seq_len == 72 and cache.fingerprint == fingerprint.digest
     # The teacher dtype is part of the key too.
     with pytest.raises(CacheInvalidError, match="teacher_dtype"):
@@ -206,7 +209,7 @@ def test_other_feature_params_are_rebuilt_or_refused(setup, tmp_path, capsys):
         )
 
 
-def test_torn_or_edited_cache_is_detected_and_rebuilt(setup, tmp_path, capsys):
+def test_torn_or_edited_cache_is_detected_and_rebuilt(setup, tmp_path, caplog):
     source = setup["cache"].path
     truncated = Path(shutil.copytree(source, tmp_path / "truncated"))
     with open(truncated / LOGITS_FILE, "r+b") as handle:
@@ -223,11 +226,11 @@ def test_torn_or_edited_cache_is_detected_and_rebuilt(setup, tmp_path, capsys):
     (missing / MANIFEST_FILE).unlink()
     with pytest.raises(CacheInvalidError, match="no manifest.json"):
         TeacherCache.load(missing)
-    capsys.readouterr()
-    cache = TeacherCache.load_or_build(
-        truncated, setup["teacher"], setup["tokenizer"], setup["features"], make_config(tmp_path / "o")
-    )
-    assert cache.built and "torn" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="distilqa"):
+        cache = TeacherCache.load_or_build(
+            truncated, setup["teacher"], setup["tokenizer"], setup["features"], make_config(tmp_path / "o")
+        )
+    assert cache.built and "torn" in caplog.text
     TeacherCache.load(truncated, cache.fingerprint)
 
 

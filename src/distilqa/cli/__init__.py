@@ -16,6 +16,7 @@ instead, with the traceback):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
@@ -85,10 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"unknown command {name!r}; {hint}")
     from distilqa.cli import quiet
     from distilqa.cli.parser import UsageError
+    from distilqa.infra.console import console
 
     module = importlib.import_module(f"distilqa.cli.{COMMANDS[name][0]}")
     try:
-        return int(module.main(rest) or 0)
+        # the library's INFO messages on stdout; serve configures logging itself (--log_level)
+        with console() if name != "serve" else contextlib.nullcontext():
+            return int(module.main(rest) or 0)
     except KeyboardInterrupt:
         if debug:
             raise

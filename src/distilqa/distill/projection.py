@@ -357,10 +357,12 @@ def tokenizers_differ(teacher_tokenizer, student_tokenizer, teacher: str, studen
         check_same_tokenizer(teacher_tokenizer, student_tokenizer, teacher, student)
     check_cross_tokenizer_terms(config)
     if getattr(config, "process_index", 0) == 0:
-        print(
-            f"Teacher {teacher} and student {student} tokenize differently: the teacher reads its own windows and "
-            "its start/end distributions are carried to the student's tokens through character offsets "
-            "(--require_same_tokenizer refuses instead)"
+        logger.info(
+            "Teacher %s and student %s tokenize differently: the teacher reads its own windows and its start/end "
+            "distributions are carried to the student's tokens through character offsets "
+            "(--require_same_tokenizer refuses instead)",
+            teacher,
+            student,
         )
     return True
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import time
 from contextlib import nullcontext
@@ -50,6 +51,8 @@ from distilqa.distill.cache.fingerprint import DATA_COLUMNS, Fingerprint, comput
 from distilqa.errors import InputError
 from distilqa.infra.files import atomic_directory, atomic_write_json
 from distilqa.infra.ownership import CACHE, check_output, check_replaceable
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "distilqa-teacher-cache"
 
@@ -282,7 +285,7 @@ class TeacherCache:
             try:
                 cache = cls.load(path, fingerprint)
             except CacheInvalidError as err:
-                print(f"Building the teacher cache: {err.reason}")
+                logger.info("Building the teacher cache: %s", err.reason)
                 return cls.build(
                     path,
                     teacher,
@@ -293,7 +296,12 @@ class TeacherCache:
                     trust_remote_code,
                     projector,
                 )
-            print(f"Teacher cache {path}: valid ({len(cache):,} rows, fingerprint {cache.fingerprint[:12]})")
+            logger.info(
+                "Teacher cache %s: valid (%s rows, fingerprint %s)",
+                path,
+                f"{len(cache):,}",
+                cache.fingerprint[:12],
+            )
             if config.cache_spot_check > 0 and getattr(config, "process_index", 0) == 0:
                 cache.spot_check(teacher, train_features, config, trust_remote_code, projector)
             return cache
@@ -321,8 +329,11 @@ class TeacherCache:
         cached = torch.from_numpy(self.array[rows]).float()
         diff = float((live - cached).abs().max())
         tolerance = SPOT_CHECK_TOLERANCE[config.teacher_dtype] * max(1.0, float(cached.abs().max()))
-        print(
-            f"Teacher cache spot check: {count} rows, max |cached - live| = {diff:.2e} (tolerance {tolerance:.2e})"
+        logger.info(
+            "Teacher cache spot check: %d rows, max |cached - live| = %.2e (tolerance %.2e)",
+            count,
+            diff,
+            tolerance,
         )
         if diff > tolerance:
             raise InputError(
