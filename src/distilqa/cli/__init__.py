@@ -92,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the library's INFO messages on stdout; serve configures logging itself (--log_level)
         with console() if name != "serve" else contextlib.nullcontext():
-            return int(module.main(rest) or 0)
+            try:
+                return int(module.main(rest) or 0)
+            finally:
+                quiet.restore()  # inside: --quiet's levels are undone before the console's own
     except KeyboardInterrupt:
         if debug:
             raise
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(describe_error(err), 2 if is_bad_input(err) else 1)
     finally:
-        quiet.restore()
+        quiet.restore()  # a no-op when the block above has run it
         _close_process_group()
 
 
