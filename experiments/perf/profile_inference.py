@@ -139,10 +139,10 @@ def main(argv=None) -> int:
     from distilqa.infra.hardware import hardware_description
 
     hardware = hardware_description()
+    backend = export_backend(args.model) if onnx else f"torch-{predictor.precision.name}"
     print(
         f"# {args.model}: {len(examples)} questions, {len(features['input_ids'])} windows, "
-        f"{export_backend(args.model) if onnx else 'PyTorch ' + predictor.precision.name}, {args.threads} threads, "
-        f"{hardware}\n"
+        f"{backend}, {args.threads} threads, {hardware}\n"
     )
     print("| stage | seconds | share |\n|---|---:|---:|")
     for s in stages:
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     if args.json:
         record = {
             "model": args.model,
-            "backend": export_backend(args.model) if onnx else f"torch-{predictor.precision.name}",
+            "backend": backend,
             "questions": len(examples),
             "windows": len(features["input_ids"]),
             "threads": args.threads,

@@ -83,6 +83,10 @@ class ServeBenchmarkSettings:
         if self.workers > self.threads:
             raise InputError(f"--workers {self.workers} is more than --threads {self.threads}: each worker needs a thread")  # fmt: skip
 
+    @property
+    def threads_per_worker(self) -> int:
+        return self.threads // self.workers
+
     def windowing(self) -> list[str]:
         return ["--max_seq_length", str(self.max_seq_length), "--doc_stride", str(self.doc_stride), "--max_query_length", str(self.max_query_length)]  # fmt: skip
 
@@ -107,7 +111,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         s = self.settings
-        threads = str(s.threads // s.workers)
+        threads = str(s.threads_per_worker)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
         command = [sys.executable, "-m", "distilqa.cli", "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), *s.windowing(), "--max_batch", str(s.max_batch), "--max_wait_ms", str(s.max_wait_ms), "--workers", str(s.workers), "--log_level", "warning"]  # fmt: skip
         self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
@@ -210,12 +214,13 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         malformed = None
         if settings.malformed:
             log(f"malformed: {settings.malformed} requests in a row ...")
-            rss_before = serve_load.process_rss_mb(pid, children=settings.workers > 1)
+            workers = settings.workers > 1  # the parent serves nothing: its workers hold the models
+            rss_before = serve_load.process_rss_mb(pid, children=workers)
             malformed = serve_load.run_malformed(server.port, settings.malformed)
             malformed.update(
                 ready_after=serve_load.get(server.port, "/readyz")[0],
                 rss_before_mb=rss_before,
-                rss_after_mb=serve_load.process_rss_mb(pid, children=settings.workers > 1),
+                rss_after_mb=serve_load.process_rss_mb(pid, children=workers),
             )
         exit_code = server.stop()
     answered = load.statuses.get("200", 0)
@@ -243,7 +248,7 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         result["offline"] = measure_offline(model, backend, settings)
         served, batch = result["load"]["throughput_qps"], result["offline"]["qps_batch"]
         result["served_over_offline"] = round(served / batch, 3) if served and batch else None
-    per_worker = f" ({settings.workers} workers of {settings.threads // settings.workers})" if settings.workers > 1 else ""  # fmt: skip
+    per_worker = f" ({settings.workers} workers of {settings.threads_per_worker})" if settings.workers > 1 else ""  # fmt: skip
     result.update(hardware=f"{cpu_line()}, {settings.threads} threads{per_worker}", load_average=load_average, settings=asdict(settings))  # fmt: skip
     return result
 

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 return int(module.main(rest) or 0)
             finally:
-                quiet.restore()  # inside: --quiet's levels are undone before the console's own
+                quiet.restore()  # inside the console block: --quiet's levels are undone before the console's own
     except KeyboardInterrupt:
         if debug:
             raise
@@ -110,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(describe_error(err), 2 if is_bad_input(err) else 1)
     finally:
-        quiet.restore()  # a no-op when the block above has run it
         _close_process_group()
 
 

@@ -17,9 +17,8 @@ from collections.abc import Iterator
 class _Console(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = (
-                sys.stdout if record.levelno < logging.WARNING else sys.stderr
-            )  # looked up now: capture-safe
+            # the streams are looked up at each record, so a replaced sys.stdout (pytest's capture) is followed
+            stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
             print(self.format(record), file=stream, flush=True)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)

@@ -2,7 +2,7 @@
 
 Requests wait in a bounded :class:`asyncio.Queue` (full: :class:`Overloaded`, answered 503). One worker task takes
 the first waiting request, then more while their windows (the features a long context is cut into; each request
-says how many it has) fit in ``max_batch``, or until ``max_wait_ms`` have passed, and runs the model on all of them in a thread (:func:`asyncio.to_thread`), so health checks and new requests are served while
+says how many it has) fit in ``max_batch``, or until ``max_wait_ms`` have passed, and runs the model on all of them in a thread of its own, so health checks and new requests are served while
 it runs. That thread is always the same one: PyTorch's and onnxruntime's intra-op thread pools belong to the thread
 that calls them, so a model called from whichever thread of a shared pool is free builds a pool per calling thread
 and oversubscribes the cores. A request not answered within its timeout gets :class:`BatchTimeout` (504) and is dropped from any batch
@@ -94,6 +94,9 @@ class MicroBatcher:
     async def warm(self, items: list[dict[str, Any]]) -> list[Any]:
         """Run ``items`` on the model thread outside any batch (after :meth:`start`): the first call's costs
         (thread pools, allocations) are paid before the first request."""
+        return await self._on_model_thread(items)
+
+    async def _on_model_thread(self, items: list[dict[str, Any]]) -> list[Any]:
         return await asyncio.get_running_loop().run_in_executor(self._model_thread, self.run_batch, items)
 
     async def submit(
@@ -166,7 +169,7 @@ class MicroBatcher:
     async def _run(self, batch: list[_Request]) -> list[Any]:
         items = [item for request in batch for item in request.items]
         self.on_batch(sum(request.windows for request in batch))
-        results = await asyncio.get_running_loop().run_in_executor(self._model_thread, self.run_batch, items)
+        results = await self._on_model_thread(items)
         if len(results) != len(items):
             raise RuntimeError(f"the model returned {len(results)} results for {len(items)} questions")
         return results
