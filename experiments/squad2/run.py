@@ -37,6 +37,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--alpha-null", type=float, nargs="+", default=[0.0], help="distilled rows, one per value"
     )
+    parser.add_argument(
+        "--null-window-weight", type=float, default=1.0,
+        help="distilled rows: weight of the answer-outside windows in the gold-span term (rows named -wW); 1: as any",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=float, default=1.0, help="student epochs")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="student learning rate")
     parser.add_argument("--teacher-epochs", type=float, default=2.0)
@@ -175,15 +179,22 @@ def _main(argv=None) -> int:
             cfg = config(QuestionAnsweringConfig, args, out / f"alone-seed{seed}", args.epochs, args.learning_rate, seed)  # fmt: skip
             train(f"alone-seed{seed}", run_train, ModelArguments(model_name_or_path=str(init)), cfg)
         for alpha_null in args.alpha_null:
-            name = f"distilled-null{alpha_null:g}-seed{seed}"
+            name, weight = distilled_name(alpha_null, args.null_window_weight, seed), args.null_window_weight
             if name not in done:
                 extra = {"alpha_null": alpha_null} if alpha_null else {}
+                extra.update({"null_window_weight": weight} if weight != 1 else {})
                 cfg = config(DistillationConfig, args, out / name, args.epochs, args.learning_rate, seed,
                              teacher_cache=str(out / "teacher-cache"), **extra)  # fmt: skip
                 train(name, run_distill, DistillModelArguments(teacher=str(teacher), student=str(init)), cfg)
             if args.int8 and f"{name}-int8" not in done:
                 export_int8(out, name, args)
     return 0
+
+
+def distilled_name(alpha_null: float, null_window_weight: float, seed: int) -> str:
+    """``distilled-null0-seed1``; ``distilled-null0-w0.25-seed1`` when the answer-outside windows are weighed."""
+    weight = f"-w{null_window_weight:g}" if null_window_weight != 1 else ""
+    return f"distilled-null{alpha_null:g}{weight}-seed{seed}"
 
 
 COLUMNS = [("a", "exact", "A EM"), ("a", "f1", "A F1"), ("a", "HasAns_f1", "A HasAns F1"),
