@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -179,12 +180,11 @@ def _main(argv=None) -> int:
             cfg = config(QuestionAnsweringConfig, args, out / f"alone-seed{seed}", args.epochs, args.learning_rate, seed)  # fmt: skip
             train(f"alone-seed{seed}", run_train, ModelArguments(model_name_or_path=str(init)), cfg)
         for alpha_null in args.alpha_null:
-            name, weight = distilled_name(alpha_null, args.null_window_weight, seed), args.null_window_weight
+            name = distilled_name(alpha_null, args.null_window_weight, seed)
             if name not in done:
-                extra = {"alpha_null": alpha_null} if alpha_null else {}
-                extra.update({"null_window_weight": weight} if weight != 1 else {})
                 cfg = config(DistillationConfig, args, out / name, args.epochs, args.learning_rate, seed,
-                             teacher_cache=str(out / "teacher-cache"), **extra)  # fmt: skip
+                             teacher_cache=str(out / "teacher-cache"), alpha_null=alpha_null,
+                             null_window_weight=args.null_window_weight)  # fmt: skip
                 train(name, run_distill, DistillModelArguments(teacher=str(teacher), student=str(init)), cfg)
             if args.int8 and f"{name}-int8" not in done:
                 export_int8(out, name, args)
@@ -210,7 +210,7 @@ def summary(rows: list[dict[str, Any]]) -> str:
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         name = row["name"]
-        kind = name.replace(f"-seed{name.split('-seed')[1].split('-')[0]}", "") if "-seed" in name else name
+        kind = re.sub(r"-seed\d+", "", name)
         groups.setdefault(kind, []).append(row)
 
     def cell(values: list[float], share: bool) -> str:

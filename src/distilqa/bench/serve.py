@@ -214,13 +214,13 @@ def run_benchmark(model: str, settings: ServeBenchmarkSettings, offline: bool = 
         malformed = None
         if settings.malformed:
             log(f"malformed: {settings.malformed} requests in a row ...")
-            workers = settings.workers > 1  # the parent serves nothing: its workers hold the models
-            rss_before = serve_load.process_rss_mb(pid, children=workers)
+            children = settings.workers > 1  # the parent serves nothing: its workers hold the models
+            rss_before = serve_load.process_rss_mb(pid, children=children)
             malformed = serve_load.run_malformed(server.port, settings.malformed)
             malformed.update(
                 ready_after=serve_load.get(server.port, "/readyz")[0],
                 rss_before_mb=rss_before,
-                rss_after_mb=serve_load.process_rss_mb(pid, children=workers),
+                rss_after_mb=serve_load.process_rss_mb(pid, children=children),
             )
         exit_code = server.stop()
     answered = load.statuses.get("200", 0)
