@@ -66,7 +66,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         "of the scoring or of the threshold rule), rewriting results.jsonl; "
         "nothing is trained",
     )  # fmt: skip
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.null_window_weight < 0:  # refused before any row trains, not by the config after the teacher's
+        parser.error(f"--null-window-weight must be >= 0, got {args.null_window_weight:g}")
+    return args
 
 
 def config(cls, args, folder: Path, epochs: float, learning_rate: float, seed: int, **extra):

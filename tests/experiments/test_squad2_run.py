@@ -16,6 +16,13 @@ def test_distilled_row_names_carry_the_window_weight_only_when_set():
     assert parse_args(["--data", "D", "--output", "O"]).null_window_weight == 1.0
 
 
+def test_a_negative_window_weight_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--data", "D", "--output", "O", "--null-window-weight", "-0.5"])
+    assert exit_info.value.code == 2
+    assert "--null-window-weight must be >= 0, got -0.5" in capsys.readouterr().err
+
+
 def row(name: str, f1: float) -> dict:
     split = {key: f1 for _, key, _ in COLUMNS} | {"answered": 0.5}
     return {"name": name, "a": dict(split), "b": dict(split, best_f1=f1 + 1.0)}
